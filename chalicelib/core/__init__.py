@@ -1,0 +1,1 @@
+"""Plumbing shared by every service: settings, AWS clients, errors, queues, locks, HTTP, config, clock."""

@@ -1,0 +1,58 @@
+"""Domain errors. Services raise these; core maps them to HTTP answers and queue outcomes in one place."""
+from __future__ import annotations
+
+
+class AppError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details
+
+    def body(self) -> dict:
+        body = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class BadRequest(AppError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+
+
+class UpstreamUnavailable(AppError):
+    """An upstream timed out, refused, or kept answering 5xx after the retries."""
+
+    status = 503
+    code = "upstream_unavailable"
+
+
+class UpstreamRejected(AppError):
+    """An upstream answered a definite 4xx; `upstream_status` says which."""
+
+    status = 502
+    code = "upstream_rejected"
+
+    def __init__(self, message: str, *, upstream_status: int, **kwargs):
+        super().__init__(message, **kwargs)
+        self.upstream_status = upstream_status

@@ -1,0 +1,103 @@
+"""Upstream HTTP calls: one requests Session per upstream, timeouts always, bounded retries with backoff.
+
+Failures become domain errors: timeouts, refused connections and 5xx that outlast the retries raise
+UpstreamUnavailable (the caller decides the fallback); a definite 4xx raises UpstreamRejected.
+POST is retried only with an idempotency key, which is sent as `X-Idempotency-Token`.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from .errors import UpstreamRejected, UpstreamUnavailable
+from .logs import get_logger
+from .settings import get_settings
+
+log = get_logger(__name__)
+
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# Retry-After above this is not waited for in-process: the caller reschedules instead.
+RETRY_AFTER_CAP_SECONDS = 2
+
+
+def _retry(retries: int, methods: frozenset[str]) -> Retry:
+    return Retry(
+        total=retries, connect=retries, read=retries, status=retries, other=0,
+        allowed_methods=methods, status_forcelist=RETRY_STATUSES,
+        backoff_factor=0.05, backoff_max=0.5, backoff_jitter=0.05,
+        respect_retry_after_header=True, retry_after_max=RETRY_AFTER_CAP_SECONDS,
+        raise_on_status=False,
+    )
+
+
+@functools.cache
+def _session(upstream: str, idempotent_post: bool) -> requests.Session:
+    settings = get_settings()
+    methods = SAFE_METHODS | ({"POST"} if idempotent_post else set())
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=_retry(settings.upstream_retries, methods), pool_maxsize=10)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def reset_sessions() -> None:
+    _session.cache_clear()
+
+
+def base_url(upstream: str) -> str:
+    url = get_settings().upstream_urls.get(upstream)
+    if not url:
+        raise UpstreamUnavailable(f"upstream {upstream} is not configured", code="upstream_not_configured")
+    return url
+
+
+def call(
+    upstream: str,
+    method: str,
+    path: str,
+    *,
+    params: dict | None = None,
+    json: Any = None,
+    headers: dict | None = None,
+    idempotency_key: str | None = None,
+    timeout: tuple[float, float] | None = None,
+) -> requests.Response:
+    """Call `upstream` and return its 2xx response; raise UpstreamUnavailable / UpstreamRejected otherwise."""
+    settings = get_settings()
+    method = method.upper()
+    headers = dict(headers or {})
+    if idempotency_key:
+        headers["X-Idempotency-Token"] = idempotency_key
+    session = _session(upstream, idempotent_post=bool(idempotency_key))
+    url = base_url(upstream) + path
+    try:
+        response = session.request(
+            method, url, params=params, json=json, headers=headers,
+            timeout=timeout or (settings.upstream_connect_timeout, settings.upstream_read_timeout),
+        )
+    except requests.RequestException as error:
+        log.warning_event("upstream.unavailable", upstream=upstream, path=path, error=type(error).__name__)
+        raise UpstreamUnavailable(f"upstream {upstream} is unavailable") from error
+    if response.status_code >= 500 or response.status_code == 429:
+        log.warning_event("upstream.error_status", upstream=upstream, path=path, status=response.status_code)
+        raise UpstreamUnavailable(f"upstream {upstream} answered {response.status_code}")
+    if response.status_code >= 400:
+        log.event("upstream.rejected", upstream=upstream, path=path, status=response.status_code)
+        raise UpstreamRejected(
+            f"upstream {upstream} answered {response.status_code}", upstream_status=response.status_code
+        )
+    return response
+
+
+def call_json(upstream: str, method: str, path: str, **kwargs) -> Any:
+    response = call(upstream, method, path, **kwargs)
+    try:
+        return response.json()
+    except ValueError as error:
+        raise UpstreamUnavailable(f"upstream {upstream} answered a body that is not JSON") from error

@@ -1,0 +1,86 @@
+"""A lease lock: one runner of a periodic job at a time, across Lambda instances.
+
+A conditional put takes the lease when nobody holds it or the holder's lease has expired, so a runner
+that crashed blocks the job for at most `seconds`. DynamoDB TTL cleans old leases; reads never trust it.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import uuid
+
+from pynamodb.attributes import TTLAttribute, UnicodeAttribute
+from pynamodb.exceptions import DeleteError, PutError
+
+from . import clock
+from .logs import get_logger
+from .storage import EpochSeconds, Table, TableMeta
+
+log = get_logger(__name__)
+
+
+class Lease(Table):
+    class Meta(TableMeta):
+        table_name = "leases"
+
+    name = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute()
+    # Not a TTLAttribute: the lock must compare expiry itself; `expires_ttl` lets DynamoDB sweep.
+    held_until = EpochSeconds()
+    expires_ttl = TTLAttribute(null=True)
+
+
+def _conditional_failed(error: Exception) -> bool:
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def acquire(name: str, seconds: float, owner: str | None = None) -> str | None:
+    """Take the lease for `seconds`; return the owner token, or None when someone else holds it."""
+    owner = owner or uuid.uuid4().hex
+    now = clock.now()
+    until = now + dt.timedelta(seconds=seconds)
+    lease = Lease(name=name, owner=owner, held_until=until, expires_ttl=until + dt.timedelta(hours=1))
+    try:
+        lease.save(condition=Lease.name.does_not_exist() | (Lease.held_until <= now))
+    except PutError as error:
+        if _conditional_failed(error):
+            return None
+        raise
+    return owner
+
+
+def release(name: str, owner: str) -> None:
+    try:
+        Lease(name=name).delete(condition=Lease.owner == owner)
+    except DeleteError as error:
+        if not _conditional_failed(error):
+            raise
+
+
+@contextlib.contextmanager
+def held(name: str, seconds: float):
+    """`with held("job", 50) as owner:` owner is None when another runner has the lease."""
+    owner = acquire(name, seconds)
+    try:
+        yield owner
+    finally:
+        if owner:
+            release(name, owner)
+
+
+def single_runner(name: str, seconds: float):
+    """Decorator for @schedule handlers: skip this run when another runner holds the lease."""
+
+    def decorator(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with held(name, seconds) as owner:
+                if owner is None:
+                    log.event("job.skipped_lease_held", job=name)
+                    return None
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorator

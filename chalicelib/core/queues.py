@@ -1,0 +1,152 @@
+"""SQS: send typed messages, and handle a batch record by record, reporting only the failed ones.
+
+    @sqs_handler(bp, "order_route_sharing_save_key", SaveKeyMessage)
+    def save_key(message: SaveKeyMessage, meta: MessageMeta) -> None:
+        service.save_key(message)
+
+A record whose body does not parse, or whose handling raises, is reported in `batchItemFailures`:
+SQS retries it alone and, after the queue's maxReceiveCount, moves it to the DLQ. Its batch-mates are
+deleted normally. Handlers must be idempotent: SQS delivers at least once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from typing import Callable, TypeVar
+
+from chalice import Blueprint
+from pydantic import BaseModel, ValidationError
+
+from .aws import client
+from .logs import get_logger
+
+log = get_logger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+# What the template generator needs to know about each consumed queue.
+QUEUES: dict[str, dict] = {}
+DEFAULT_BATCH_SIZE = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class MessageMeta:
+    message_id: str
+    receive_count: int
+    queue: str
+
+
+def _meta(record: dict, queue: str) -> MessageMeta:
+    attributes = record.get("attributes") or {}
+    return MessageMeta(
+        message_id=record.get("messageId", ""),
+        receive_count=int(attributes.get("ApproximateReceiveCount") or 1),
+        queue=queue,
+    )
+
+
+def handle_batch(records: list[dict], schema: type[M], handle: Callable[[M, MessageMeta], None], queue: str) -> dict:
+    """Run `handle` on every record; return the partial-batch answer SQS expects."""
+    failures = []
+    for record in records:
+        meta = _meta(record, queue)
+        started = time.perf_counter()
+        try:
+            message = schema.model_validate_json(record.get("body") or "")
+        except ValidationError as error:
+            failures.append({"itemIdentifier": meta.message_id})
+            log.error_event(
+                "queue.message_invalid", queue=queue, message_id=meta.message_id, receive_count=meta.receive_count,
+                errors=[{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in error.errors()],
+            )
+            continue
+        try:
+            handle(message, meta)
+        except Exception as error:  # one bad record must not fail its batch-mates
+            failures.append({"itemIdentifier": meta.message_id})
+            log.error_event(
+                "queue.message_failed", queue=queue, message_id=meta.message_id,
+                receive_count=meta.receive_count, error=repr(error),
+            )
+            continue
+        log.event("queue.message_done", queue=queue, message_id=meta.message_id,
+                  ms=round((time.perf_counter() - started) * 1000, 2))
+    return {"batchItemFailures": failures}
+
+
+def handle_batch_together(
+    records: list[dict], schema: type[M], handle: Callable[[list[tuple[M, MessageMeta]]], set[str]], queue: str
+) -> dict:
+    """Parse every record, hand the valid ones to `handle` at once; it returns the message ids that failed.
+
+    For consumers that write a whole batch in one call; invalid records still fail alone.
+    """
+    failures: list[str] = []
+    parsed: list[tuple[M, MessageMeta]] = []
+    for record in records:
+        meta = _meta(record, queue)
+        try:
+            parsed.append((schema.model_validate_json(record.get("body") or ""), meta))
+        except ValidationError as error:
+            failures.append(meta.message_id)
+            log.error_event(
+                "queue.message_invalid", queue=queue, message_id=meta.message_id, receive_count=meta.receive_count,
+                errors=[{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in error.errors()],
+            )
+    if parsed:
+        started = time.perf_counter()
+        try:
+            failed = set(handle(parsed))
+        except Exception as error:
+            failed = {meta.message_id for _, meta in parsed}
+            log.error_event("queue.batch_failed", queue=queue, size=len(parsed), error=repr(error))
+        failures.extend(meta.message_id for _, meta in parsed if meta.message_id in failed)
+        log.event("queue.batch_done", queue=queue, size=len(parsed), failed=len(failed),
+                  ms=round((time.perf_counter() - started) * 1000, 2))
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+
+
+def sqs_handler(bp: Blueprint, queue: str, schema: type[M], *, batch_size: int = DEFAULT_BATCH_SIZE) -> Callable:
+    """Register `fn(message, meta)` as the consumer of `queue`, with partial batch failures."""
+
+    def decorator(fn: Callable[[M, MessageMeta], None]) -> Callable:
+        QUEUES[queue] = {"handler": fn.__name__, "module": fn.__module__, "batch_size": batch_size}
+
+        @functools.wraps(fn)
+        def on_batch(event):
+            return handle_batch([record.to_dict() for record in event], schema, fn, queue)
+
+        return bp.on_sqs_message(queue=queue, batch_size=batch_size)(on_batch)
+
+    return decorator
+
+
+def sqs_batch_handler(bp: Blueprint, queue: str, schema: type[M], *, batch_size: int = DEFAULT_BATCH_SIZE) -> Callable:
+    """Register `fn([(message, meta), ...]) -> failed message ids` as the consumer of `queue`."""
+
+    def decorator(fn: Callable[[list[tuple[M, MessageMeta]]], set[str]]) -> Callable:
+        QUEUES[queue] = {"handler": fn.__name__, "module": fn.__module__, "batch_size": batch_size}
+
+        @functools.wraps(fn)
+        def on_batch(event):
+            return handle_batch_together([record.to_dict() for record in event], schema, fn, queue)
+
+        return bp.on_sqs_message(queue=queue, batch_size=batch_size)(on_batch)
+
+    return decorator
+
+
+@functools.cache
+def queue_url(queue: str) -> str:
+    return client("sqs").get_queue_url(QueueName=queue)["QueueUrl"]
+
+
+def send(queue: str, message: BaseModel, *, delay_seconds: int = 0) -> str:
+    """Send one typed message; returns its SQS message id."""
+    answer = client("sqs").send_message(
+        QueueUrl=queue_url(queue),
+        MessageBody=message.model_dump_json(),
+        DelaySeconds=max(0, min(int(delay_seconds), 900)),
+    )
+    log.event("queue.message_sent", queue=queue, message_id=answer["MessageId"], delay_seconds=delay_seconds)
+    return answer["MessageId"]

@@ -1,0 +1,59 @@
+"""Base for every PynamoDB table of the app.
+
+Subclasses are the one source of truth for table names, keys, indexes and TTL: the deploy template is
+generated from them (chalicelib/template.py), so a table cannot drift from the code that reads it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from pynamodb.attributes import NumberAttribute, TTLAttribute
+from pynamodb.models import Model
+
+from . import clock
+
+
+class TableMeta:
+    """Connection settings every table shares; subclasses write `class Meta(TableMeta): table_name = ...`."""
+
+    # None in AWS; the emulator's address locally. Read at import, as PynamoDB expects.
+    host = os.environ.get("AWS_ENDPOINT_URL") or None
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    billing_mode = "PAY_PER_REQUEST"
+    connect_timeout_seconds = 2
+    read_timeout_seconds = 3
+    max_retry_attempts = 3
+
+
+class Table(Model):
+    """Base of the app's tables (discovered by the template generator); never instantiated itself."""
+
+    class Meta(TableMeta):
+        table_name = None
+
+
+def ttl_attribute_name(model: type[Table]) -> str | None:
+    for name, attribute in model.get_attributes().items():
+        if isinstance(attribute, TTLAttribute):
+            return attribute.attr_name or name
+    return None
+
+
+def is_live(expires_at: dt.datetime | None) -> bool:
+    """DynamoDB deletes expired items late (hours on AWS, a minute locally): every read must filter."""
+    return expires_at is None or expires_at > clock.now()
+
+
+def epoch(moment: dt.datetime) -> int:
+    return int(clock.to_utc(moment).timestamp())
+
+
+class EpochSeconds(NumberAttribute):
+    """A datetime stored as integer epoch seconds (sortable, comparable in conditions)."""
+
+    def serialize(self, value: dt.datetime):
+        return super().serialize(epoch(value))
+
+    def deserialize(self, value):
+        return dt.datetime.fromtimestamp(super().deserialize(value), dt.timezone.utc)

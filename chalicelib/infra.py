@@ -1,0 +1,122 @@
+"""The CloudFormation resources Chalice does not create: tables, queues with DLQs, partial batch failures.
+
+Generated from the code, the one source of truth: every PynamoDB table (subclass of core.storage.Table)
+and every queue an @sqs handler consumes. Used at build time only (never imported by a handler):
+
+    python -m chalicelib.infra --stage local > build/resources.json
+    chalice package --stage local --merge-template build/resources.json build/package
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from chalice.utils import to_cfn_resource_name
+
+from chalicelib.core.storage import Table, ttl_attribute_name
+
+# Deployed stages give a failing message more tries before the DLQ; local keeps tests fast.
+MAX_RECEIVE_COUNT = {"local": 3}
+DEFAULT_MAX_RECEIVE_COUNT = 5
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+DLQ_SUFFIX = "_dlq"
+
+
+def _all_tables() -> list[type[Table]]:
+    found: list[type[Table]] = []
+    pending = list(Table.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        if getattr(model.Meta, "table_name", None):
+            found.append(model)
+    return sorted(found, key=lambda model: model.Meta.table_name)
+
+
+def table_resource(model: type[Table], stage: str) -> dict:
+    schema = model._get_schema()
+    properties: dict[str, Any] = {
+        "TableName": model.Meta.table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": sorted(schema["attribute_definitions"], key=lambda a: a["AttributeName"]),
+        "KeySchema": sorted(schema["key_schema"], key=lambda k: k["KeyType"]),  # HASH before RANGE
+    }
+    indexes = [
+        {
+            "IndexName": index["index_name"],
+            "KeySchema": sorted(index["key_schema"], key=lambda k: k["KeyType"]),
+            "Projection": index["projection"],
+        }
+        for index in schema["global_secondary_indexes"]
+    ]
+    if indexes:
+        properties["GlobalSecondaryIndexes"] = indexes
+    ttl = ttl_attribute_name(model)
+    if ttl:
+        properties["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
+    if stage != "local":
+        properties["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": True}
+    return {"Type": "AWS::DynamoDB::Table", "Properties": properties}
+
+
+def queue_logical_id(queue: str) -> str:
+    return to_cfn_resource_name(queue) + "Queue"
+
+
+def build(stage: str, lambda_timeout: int) -> dict:
+    from app import app  # the app registers every service; importing it registers every table and queue
+
+    resources: dict[str, Any] = {}
+    for model in _all_tables():
+        resources[to_cfn_resource_name(model.Meta.table_name) + "Table"] = table_resource(model, stage)
+
+    for source in app.event_sources:
+        queue = getattr(source, "queue", None)
+        if queue is None:
+            continue
+        queue_id, dlq_id = queue_logical_id(queue), queue_logical_id(queue + DLQ_SUFFIX)
+        resources[dlq_id] = {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"QueueName": queue + DLQ_SUFFIX, "MessageRetentionPeriod": DLQ_RETENTION_SECONDS},
+        }
+        resources[queue_id] = {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": queue,
+                # AWS rejects a visibility timeout shorter than the consumer's timeout.
+                "VisibilityTimeout": lambda_timeout if stage == "local" else 6 * lambda_timeout,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+                    "maxReceiveCount": MAX_RECEIVE_COUNT.get(stage, DEFAULT_MAX_RECEIVE_COUNT),
+                },
+            },
+        }
+        function_id = to_cfn_resource_name(source.name)
+        event_id = to_cfn_resource_name(f"{source.name}-sqs-event-source")
+        resources[function_id] = {
+            "DependsOn": [queue_id],
+            "Properties": {"Events": {event_id: {"Properties": {
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            }}}},
+        }
+    return {"Resources": resources}
+
+
+def stage_lambda_timeout(stage: str, config_path: str = ".chalice/config.json") -> int:
+    with open(config_path, encoding="utf-8") as handle:
+        config = json.load(handle)
+    return int(config.get("stages", {}).get(stage, {}).get("lambda_timeout") or config.get("lambda_timeout") or 60)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stage", required=True)
+    args = parser.parse_args(argv)
+    json.dump(build(args.stage, stage_lambda_timeout(args.stage)), sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Routes every deployment has: health, the OpenAPI document, runtime configs."""

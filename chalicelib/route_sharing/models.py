@@ -1,0 +1,55 @@
+"""Route sharing tables. Every item of an order gets the same `expires_at` when the order finishes.
+
+- orders: the order's anchor (one sharing key per order, its phones, its seller); also the record of a
+  finish that arrived before the save.
+- keys: sharing key -> order, for the keyed routes (corp_info, sharedroute info/track).
+- phone_keys: phone -> its orders' keys, newest first (range key starts with created_at): the hot path.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from pynamodb.attributes import ListAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+
+from chalicelib.core.storage import Table, TableMeta
+
+
+class SharedOrder(Table):
+    class Meta(TableMeta):
+        table_name = "route_sharing_orders"
+
+    order_id = UnicodeAttribute(hash_key=True)
+    sharing_key = UnicodeAttribute(null=True)  # None while only a finish is known
+    phone_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    tariff_class = UnicodeAttribute(null=True)
+    corp_client_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class SharingKeyItem(Table):
+    class Meta(TableMeta):
+        table_name = "route_sharing_keys"
+
+    sharing_key = UnicodeAttribute(hash_key=True)
+    order_id = UnicodeAttribute()
+    tariff_class = UnicodeAttribute()
+    corp_client_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class PhoneKey(Table):
+    class Meta(TableMeta):
+        table_name = "route_sharing_phone_keys"
+
+    phone_id = UnicodeAttribute(hash_key=True)
+    # "<created_at, fixed-width UTC>#<order_id>": sorts newest last, unique per order.
+    created_order = UnicodeAttribute(range_key=True)
+    sharing_key = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+def created_order_key(created_at: dt.datetime, order_id: str) -> str:
+    return f"{created_at.astimezone(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{order_id}"

@@ -1,0 +1,151 @@
+"""Payloads that cross the service's boundary: queue messages, routes, and its runtime configs."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from chalicelib.core import config
+from chalicelib.core.clock import to_utc
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+SharingKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,128}$")]
+UtcDatetime = Annotated[dt.datetime, AfterValidator(to_utc)]
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+PhoneIds = Annotated[list[NonEmpty], Field(min_length=1, max_length=5), AfterValidator(_unique)]
+
+
+class SaveKeyMessage(BaseModel):
+    """Queue order_route_sharing_save_key: an order was created; share it with these phones."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    order_id: NonEmpty
+    tariff_class: NonEmpty
+    # The recipient at point B; for third-party orders also the sender at A.
+    phone_ids: PhoneIds
+    corp_client_id: NonEmpty | None = None
+    sharing_key: SharingKey | None = None
+    created_at: UtcDatetime
+
+
+class FinishOrderMessage(BaseModel):
+    """Queue order_route_sharing_finish_order: the order finished (completed, cancelled, ...)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    order_id: NonEmpty
+    finished_at: UtcDatetime
+
+
+class PhoneHeaders(BaseModel):
+    phone_id: NonEmpty = Field(alias="x-yataxi-phoneid")
+
+
+class SharingKeysOut(BaseModel):
+    sharing_keys: list[str]
+
+
+class SharingKeyQuery(BaseModel):
+    sharing_key: SharingKey
+
+
+class CorpInfo(BaseModel):
+    name: str
+
+
+class CorpInfoOut(BaseModel):
+    corp_info: CorpInfo
+
+
+class SharedRouteQuery(BaseModel):
+    key: SharingKey
+
+
+class SharedRouteInfo(BaseModel):
+    """The protocol's sharedroute answer, passed through, plus the enrichment this service adds."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str | None = None
+    popup_title: str | None = None
+    status_title: str | None = None
+    status_icon: str | None = None
+    client_flags: dict[str, bool] | None = None
+    corp_info: CorpInfo | None = None
+
+
+class SharedRouteTrack(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class CargoClaimIn(BaseModel):
+    claim_id: NonEmpty
+    phone_ids: PhoneIds
+    corp_client_id: NonEmpty | None = None
+
+
+class CargoClaimOut(BaseModel):
+    claim_id: str
+    sharing_key: str
+
+
+# --- runtime configs -------------------------------------------------------------------------------
+
+class StatusText(BaseModel):
+    title: str
+    icon: str
+
+
+class SharedRouteTexts(BaseModel):
+    """Texts of the recipient's screen by tariff class and order status."""
+
+    popup_titles: dict[str, str]
+    statuses: dict[str, dict[str, StatusText]]
+    fallback: StatusText
+
+
+_DEFAULT_STATUSES = {
+    "search": StatusText(title="Ищем курьера", icon="express_search_icon"),
+    "driving": StatusText(title="Магазин собирает заказ", icon="express_shared_icon"),
+    "waiting": StatusText(title="Курьер забирает заказ", icon="express_shared_icon"),
+    "transporting": StatusText(title="Курьер в пути", icon="express_transporting_icon"),
+    "complete": StatusText(title="Заказ доставлен", icon="express_complete_icon"),
+    "cancelled": StatusText(title="Заказ отменён", icon="express_cancelled_icon"),
+}
+
+TARIFF_CLASSES = config.define(
+    "order_route_sharing_tariff_classes", list[NonEmpty], ["express", "courier"],
+    "Tariff classes whose orders are shared with their recipients; other orders are dropped.",
+)
+KEEP_AFTER_FINISH_HOURS = config.define(
+    "order_route_sharing_keep_after_finish_hours", Annotated[int, Field(ge=1, le=24 * 30)], 24,
+    "How long a finished order stays visible to its recipients.",
+)
+CORP_NAMES = config.define(
+    "order_route_sharing_corp_names", dict[NonEmpty, NonEmpty], {},
+    "Seller name by corp_client_id, shown as the order's sender.",
+)
+SHOW_TRACK_STATUSES = config.define(
+    "order_route_sharing_show_track_statuses", list[NonEmpty], ["driving", "waiting", "transporting"],
+    "Order statuses in which the recipient sees the courier's track on the map.",
+)
+SCREEN_TEXTS = config.define(
+    "order_route_sharing_screen_texts", SharedRouteTexts,
+    SharedRouteTexts(
+        popup_titles={"express": "Доставка", "courier": "Курьер", "cargo": "Грузовой"},
+        statuses={"express": _DEFAULT_STATUSES, "courier": _DEFAULT_STATUSES, "cargo": _DEFAULT_STATUSES},
+        fallback=StatusText(title="Доставка", icon="express_shared_icon"),
+    ),
+    "Popup title per tariff class; status title and icon per tariff class and order status.",
+)
+MAX_ORDER_DAYS = config.define(
+    "order_route_sharing_max_order_days", Annotated[int, Field(ge=1, le=90)], 7,
+    "Safety net: a key whose finish never arrives disappears this many days after the order was created.",
+)

@@ -1,0 +1,334 @@
+"""Rules of route sharing.
+
+Saving: an order of a shared tariff gets one sharing key, visible to each of its phones. A batch of saves
+is written in ONE DynamoDB transaction; every item is conditional (attribute_not_exists), so a redelivered
+save changes nothing. When that transaction is refused (a redelivery, or a finish that came first) each
+save is retried alone and sorted out by reading its order.
+
+Expiry: every item of an order carries `expires_at`. At save it is a safety net (created + max lifetime),
+so a key whose finish never arrives still disappears; the finish sets it to finished_at + keep hours.
+Reads filter `expires_at > now` themselves: DynamoDB's TTL deletes late.
+
+A finish may arrive before its save (SQS does not keep order): it leaves a finished order stub, and the
+save that follows writes its keys with the stub's expiry.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import uuid
+from collections.abc import Sequence
+
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+
+from chalicelib.core import clock
+from chalicelib.core.dynamo import condition_failed, transaction
+from chalicelib.core.errors import AppError, Conflict, NotFound
+from chalicelib.core.logs import get_logger
+
+from . import upstreams
+from .models import PhoneKey, SharedOrder, SharingKeyItem, created_order_key
+from .schemas import (
+    CORP_NAMES, KEEP_AFTER_FINISH_HOURS, MAX_ORDER_DAYS, SCREEN_TEXTS, SHOW_TRACK_STATUSES, TARIFF_CLASSES,
+    CargoClaimIn, FinishOrderMessage, SaveKeyMessage,
+)
+
+log = get_logger(__name__)
+
+CARGO_CLAIM_TARIFF = "cargo"
+# DynamoDB takes at most 100 items in one transaction.
+TRANSACTION_ITEMS = 100
+
+
+class SaveOutcome(str, enum.Enum):
+    SAVED = "saved"
+    ALREADY_SAVED = "already_saved"
+    DROPPED = "dropped"  # tariff class not shared
+    FAILED = "failed"
+
+
+def new_sharing_key() -> str:
+    """Unguessable: the keyed routes need no auth, so the key is the only secret."""
+    return uuid.uuid4().hex
+
+
+# --- saving -----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _Save:
+    message: SaveKeyMessage
+    sharing_key: str
+    expires_at: dt.datetime
+    finished_at: dt.datetime | None = None
+
+    @property
+    def item_count(self) -> int:
+        return 2 + len(self.message.phone_ids)
+
+
+def _plan(message: SaveKeyMessage) -> _Save:
+    safety_expiry = message.created_at + dt.timedelta(days=MAX_ORDER_DAYS.get())
+    return _Save(message=message, sharing_key=message.sharing_key or new_sharing_key(), expires_at=safety_expiry)
+
+
+def _add_to(tx, save: _Save, *, after_finish: bool = False) -> None:
+    m = save.message
+    order = SharedOrder(
+        order_id=m.order_id, sharing_key=save.sharing_key, phone_ids=m.phone_ids, tariff_class=m.tariff_class,
+        corp_client_id=m.corp_client_id, created_at=m.created_at, finished_at=save.finished_at,
+        expires_at=save.expires_at,
+    )
+    # After a finish stub the order item exists, but without a key; otherwise it must not exist at all.
+    order_condition = SharedOrder.sharing_key.does_not_exist() if after_finish else SharedOrder.order_id.does_not_exist()
+    tx.save(order, condition=order_condition)
+    tx.save(
+        SharingKeyItem(sharing_key=save.sharing_key, order_id=m.order_id, tariff_class=m.tariff_class,
+                       corp_client_id=m.corp_client_id, created_at=m.created_at, expires_at=save.expires_at),
+        condition=SharingKeyItem.sharing_key.does_not_exist(),
+    )
+    for phone_id in m.phone_ids:
+        tx.save(
+            PhoneKey(phone_id=phone_id, created_order=created_order_key(m.created_at, m.order_id),
+                     sharing_key=save.sharing_key, expires_at=save.expires_at),
+            condition=PhoneKey.phone_id.does_not_exist(),
+        )
+
+
+def _chunks(saves: list[_Save]) -> list[list[_Save]]:
+    chunks: list[list[_Save]] = [[]]
+    size = 0
+    for save in saves:
+        if size + save.item_count > TRANSACTION_ITEMS:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(save)
+        size += save.item_count
+    return [chunk for chunk in chunks if chunk]
+
+
+def _save_alone(save: _Save) -> tuple[SaveOutcome, str]:
+    """Write one save; sort out a refusal by reading its order. Returns the outcome and the order's key."""
+    try:
+        with transaction() as tx:
+            _add_to(tx, save)
+        return SaveOutcome.SAVED, save.sharing_key
+    except TransactWriteError as error:
+        if not condition_failed(error):
+            raise
+    existing = _get_order(save.message.order_id)
+    if existing is None:
+        # The order is not there, so another item clashed: a given sharing_key used by another order.
+        raise Conflict("sharing key or phone entry already belongs to another order", code="sharing_key_taken")
+    if existing.sharing_key:
+        return SaveOutcome.ALREADY_SAVED, existing.sharing_key
+    # A finish came first: save with its expiry, so the key lives exactly as long as a finished order's.
+    save.finished_at, save.expires_at = existing.finished_at, existing.expires_at
+    try:
+        with transaction() as tx:
+            _add_to(tx, save, after_finish=True)
+    except TransactWriteError as error:
+        if not condition_failed(error):
+            raise
+        again = _get_order(save.message.order_id)
+        if again is not None and again.sharing_key:
+            return SaveOutcome.ALREADY_SAVED, again.sharing_key
+        raise Conflict("sharing key or phone entry already belongs to another order", code="sharing_key_taken")
+    return SaveOutcome.SAVED, save.sharing_key
+
+
+def save_keys(messages: Sequence[SaveKeyMessage]) -> list[SaveOutcome]:
+    """Save a batch of orders' keys; one outcome per message, in order."""
+    outcomes: list[SaveOutcome | None] = [None] * len(messages)
+    shared_tariffs = set(TARIFF_CLASSES.get())
+    first_of_order: dict[str, int] = {}
+    planned: dict[int, _Save] = {}
+    for index, message in enumerate(messages):
+        if message.tariff_class not in shared_tariffs:
+            outcomes[index] = SaveOutcome.DROPPED
+            log.event("route_sharing.save_dropped", order_id=message.order_id, tariff_class=message.tariff_class)
+        elif message.order_id in first_of_order:
+            continue  # a duplicate within the batch shares its first copy's outcome
+        else:
+            first_of_order[message.order_id] = index
+            planned[index] = _plan(message)
+
+    by_save = {id(save): index for index, save in planned.items()}
+    for chunk in _chunks(list(planned.values())):
+        try:
+            with transaction() as tx:
+                for save in chunk:
+                    _add_to(tx, save)
+            for save in chunk:
+                outcomes[by_save[id(save)]] = SaveOutcome.SAVED
+            continue
+        except TransactWriteError as error:
+            log.event("route_sharing.batch_refused", size=len(chunk), reason=error.cause_response_code)
+        for save in chunk:
+            index = by_save[id(save)]
+            try:
+                outcomes[index] = _save_alone(save)[0]
+            except (AppError, TransactWriteError, PutError) as error:
+                outcomes[index] = SaveOutcome.FAILED
+                log.error_event("route_sharing.save_failed", order_id=save.message.order_id, error=repr(error))
+
+    for index, message in enumerate(messages):
+        if outcomes[index] is None:
+            first = outcomes[first_of_order[message.order_id]]
+            outcomes[index] = SaveOutcome.FAILED if first is SaveOutcome.FAILED else SaveOutcome.ALREADY_SAVED
+        if outcomes[index] is SaveOutcome.SAVED:
+            log.event("route_sharing.key_saved", order_id=message.order_id, phones=len(message.phone_ids))
+    return outcomes  # type: ignore[return-value]
+
+
+def register_cargo_claim(claim: CargoClaimIn) -> str:
+    """Stage 2: a cargo claim with a consignment note, shown to its recipients. Idempotent per claim_id."""
+    message = SaveKeyMessage(
+        order_id=cargo_claim_order_id(claim.claim_id), tariff_class=CARGO_CLAIM_TARIFF,
+        phone_ids=claim.phone_ids, corp_client_id=claim.corp_client_id, created_at=clock.now(),
+    )
+    outcome, sharing_key = _save_alone(_plan(message))
+    log.event("route_sharing.cargo_claim_registered", claim_id=claim.claim_id, outcome=outcome.value)
+    return sharing_key
+
+
+def cargo_claim_order_id(claim_id: str) -> str:
+    """Claims share the orders table; the prefix keeps their ids apart from taxi order ids."""
+    return f"cargo_claim:{claim_id}"
+
+
+# --- finishing --------------------------------------------------------------------------------------
+
+def _get_order(order_id: str) -> SharedOrder | None:
+    try:
+        return SharedOrder.get(order_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def finish_order(message: FinishOrderMessage) -> str:
+    """Mark the order finished; its keys stay visible for the configured hours. Idempotent."""
+    expires_at = message.finished_at + dt.timedelta(hours=KEEP_AFTER_FINISH_HOURS.get())
+    order = _get_order(message.order_id)
+    if order is None:
+        stub = SharedOrder(order_id=message.order_id, finished_at=message.finished_at, expires_at=expires_at)
+        try:
+            stub.save(condition=SharedOrder.order_id.does_not_exist())
+            log.event("route_sharing.finished_before_save", order_id=message.order_id)
+            return "finished_before_save"
+        except PutError as error:
+            if not condition_failed(error):
+                raise
+            order = _get_order(message.order_id)  # its save landed meanwhile
+    if order is None or order.finished_at is not None:
+        return "already_finished"
+    try:
+        with transaction() as tx:
+            tx.update(order, actions=[SharedOrder.finished_at.set(message.finished_at),
+                                      SharedOrder.expires_at.set(expires_at)],
+                      condition=SharedOrder.finished_at.does_not_exist())
+            tx.update(SharingKeyItem(sharing_key=order.sharing_key), actions=[SharingKeyItem.expires_at.set(expires_at)],
+                      condition=SharingKeyItem.sharing_key.exists())
+            for phone_id in order.phone_ids or []:
+                tx.update(PhoneKey(phone_id=phone_id, created_order=created_order_key(order.created_at, order.order_id)),
+                          actions=[PhoneKey.expires_at.set(expires_at)], condition=PhoneKey.phone_id.exists())
+    except TransactWriteError as error:
+        if condition_failed(error):
+            again = _get_order(message.order_id)
+            if again is not None and again.finished_at is not None:
+                return "already_finished"
+        raise
+    log.event("route_sharing.order_finished", order_id=message.order_id, keep_hours=KEEP_AFTER_FINISH_HOURS.get())
+    return "finished"
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+def sharing_keys(phone_id: str) -> list[str]:
+    """Live keys of a phone's orders, newest first. The hot path: exactly one Query."""
+    rows = PhoneKey.query(
+        phone_id,
+        filter_condition=PhoneKey.expires_at > clock.now(),
+        scan_index_forward=False,
+        attributes_to_get=["sharing_key"],
+    )
+    return [row.sharing_key for row in rows]
+
+
+def live_key(sharing_key: str) -> SharingKeyItem:
+    try:
+        item = SharingKeyItem.get(sharing_key)
+    except DoesNotExist:
+        raise NotFound("sharing key not found", code="sharing_key_not_found") from None
+    if item.expires_at is not None and item.expires_at <= clock.now():
+        raise NotFound("sharing key not found", code="sharing_key_not_found")
+    return item
+
+
+def _seller_name(corp_client_id: str | None) -> str | None:
+    if not corp_client_id:
+        return None
+    return CORP_NAMES.get().get(corp_client_id)
+
+
+def corp_info(sharing_key: str) -> str:
+    """The seller's name for a key's order; NotFound when the order has no known seller."""
+    name = _seller_name(live_key(sharing_key).corp_client_id)
+    if name is None:
+        raise NotFound("the order has no known seller", code="corp_info_not_found")
+    return name
+
+
+def _try(enrichment: str, key_item: SharingKeyItem, fn):
+    """An enrichment that fails is left out: the recipient still sees the order."""
+    try:
+        return fn()
+    except Exception as error:
+        log.warning_event("route_sharing.enrichment_failed", enrichment=enrichment, order_id=key_item.order_id,
+                          error=repr(error))
+        return None
+
+
+def _screen_texts(info: dict, tariff_class: str) -> None:
+    texts = SCREEN_TEXTS.get()
+    status_text = texts.statuses.get(tariff_class, {}).get(info.get("status") or "") or texts.fallback
+    info["popup_title"] = texts.popup_titles.get(tariff_class, texts.fallback.title)
+    info["status_title"] = status_text.title
+    info["status_icon"] = status_text.icon
+
+
+def _client_flags(info: dict, key_item: SharingKeyItem) -> None:
+    info["client_flags"] = {
+        # Corp orders show the seller instead of point A; person-to-person orders show point A.
+        "show_point_a": key_item.corp_client_id is None,
+        "show_track": info.get("status") in SHOW_TRACK_STATUSES.get(),
+    }
+
+
+def _phone_gateway(info: dict, key_item: SharingKeyItem) -> None:
+    driver = info.get("driver")
+    if isinstance(driver, dict) and driver.get("call_mode") == "on_demand":
+        driver["phone_gateway"] = upstreams.order_contact(key_item.order_id).model_dump(exclude_none=True)
+
+
+def _corp_info(info: dict, key_item: SharingKeyItem) -> None:
+    name = _seller_name(key_item.corp_client_id)
+    if name:
+        info["corp_info"] = {"name": name}
+
+
+def shared_route_info(sharing_key: str) -> dict:
+    """The protocol's sharedroute for a live key, enriched for the recipient's screen."""
+    key_item = live_key(sharing_key)
+    info = upstreams.shared_route(sharing_key)
+    for name, enrich in (("screen_texts", lambda: _screen_texts(info, key_item.tariff_class)),
+                         ("client_flags", lambda: _client_flags(info, key_item)),
+                         ("phone_gateway", lambda: _phone_gateway(info, key_item)),
+                         ("corp_info", lambda: _corp_info(info, key_item))):
+        _try(name, key_item, enrich)
+    return info
+
+
+def shared_route_track(sharing_key: str) -> dict:
+    live_key(sharing_key)
+    return upstreams.shared_route_track(sharing_key)

@@ -1,0 +1,46 @@
+"""Clients of the protocol handlers this service proxies: sharedroute, sharedroutetrack, ordercontactobtain."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from chalicelib.core import http
+from chalicelib.core.errors import NotFound, UpstreamRejected, UpstreamUnavailable
+
+PROTOCOL = "protocol"
+
+
+class PhoneGateway(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    phone: str
+    ext: str | None = None
+
+
+def _get_object(path: str, key: str) -> dict:
+    try:
+        body = http.call_json(PROTOCOL, "GET", path, params={"key": key})
+    except UpstreamRejected as error:
+        if error.upstream_status == 404:
+            raise NotFound("shared route not found", code="shared_route_not_found") from None
+        raise
+    if not isinstance(body, dict):
+        raise UpstreamUnavailable(f"protocol {path} answered something other than an object")
+    return body
+
+
+def shared_route(key: str) -> dict:
+    return _get_object("/sharedroute", key)
+
+
+def shared_route_track(key: str) -> dict:
+    return _get_object("/sharedroutetrack", key)
+
+
+def order_contact(order_id: str) -> PhoneGateway:
+    """The courier's forwarded phone. Read-only upstream call, so retrying the POST is safe."""
+    body = http.call_json(PROTOCOL, "POST", "/ordercontactobtain", json={"order_id": order_id},
+                          idempotency_key=f"ordercontactobtain:{order_id}")
+    try:
+        return PhoneGateway.model_validate(body)
+    except ValidationError as error:
+        raise UpstreamUnavailable("ordercontactobtain answered an unexpected body") from error
