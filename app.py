@@ -1,7 +1,11 @@
 """Builds the Chalice app: every service's blueprints, and the one error shape. Nothing else."""
 from chalice import Chalice
 
+from chalicelib.codedispatch import api as codedispatch_api
 from chalicelib.core.api import uniform_errors
+from chalicelib.picker_orders import api as picker_orders_api
+from chalicelib.picker_orders import jobs as picker_orders_jobs
+from chalicelib.picker_orders import tasks as picker_orders_tasks
 from chalicelib.platform import api as platform_api
 from chalicelib.route_sharing import api as route_sharing_api
 from chalicelib.route_sharing import tasks as route_sharing_tasks
@@ -13,5 +17,9 @@ for blueprint in (
     platform_api.bp,
     route_sharing_api.bp,
     route_sharing_tasks.bp,
+    picker_orders_api.bp,
+    picker_orders_tasks.bp,
+    picker_orders_jobs.bp,
+    codedispatch_api.bp,
 ):
     app.register_blueprint(blueprint)

@@ -15,6 +15,7 @@ from typing import Any
 
 from chalice.utils import to_cfn_resource_name
 
+from chalicelib.core.queues import PRODUCED_QUEUES
 from chalicelib.core.storage import Table, ttl_attribute_name
 
 # Deployed stages give a failing message more tries before the DLQ; local keeps tests fast.
@@ -72,10 +73,8 @@ def build(stage: str, lambda_timeout: int) -> dict:
     for model in _all_tables():
         resources[to_cfn_resource_name(model.Meta.table_name) + "Table"] = table_resource(model, stage)
 
-    for source in app.event_sources:
-        queue = getattr(source, "queue", None)
-        if queue is None:
-            continue
+    consumed = {source.queue: source for source in app.event_sources if getattr(source, "queue", None)}
+    for queue in sorted(set(consumed) | PRODUCED_QUEUES):
         queue_id, dlq_id = queue_logical_id(queue), queue_logical_id(queue + DLQ_SUFFIX)
         resources[dlq_id] = {
             "Type": "AWS::SQS::Queue",
@@ -93,6 +92,9 @@ def build(stage: str, lambda_timeout: int) -> dict:
                 },
             },
         }
+        source = consumed.get(queue)
+        if source is None:
+            continue  # consumed elsewhere: the queue and its DLQ are all this app owns
         function_id = to_cfn_resource_name(source.name)
         event_id = to_cfn_resource_name(f"{source.name}-sqs-event-source")
         resources[function_id] = {

@@ -26,6 +26,8 @@ M = TypeVar("M", bound=BaseModel)
 
 # What the template generator needs to know about each consumed queue.
 QUEUES: dict[str, dict] = {}
+# Queues the app only sends to (their consumer lives elsewhere); the template creates them too.
+PRODUCED_QUEUES: set[str] = set()
 DEFAULT_BATCH_SIZE = 10
 
 
@@ -134,6 +136,12 @@ def sqs_batch_handler(bp: Blueprint, queue: str, schema: type[M], *, batch_size:
         return bp.on_sqs_message(queue=queue, batch_size=batch_size)(on_batch)
 
     return decorator
+
+
+def declare(queue: str) -> str:
+    """Declare a queue this app sends to but does not consume, so the deploy template creates it."""
+    PRODUCED_QUEUES.add(queue)
+    return queue
 
 
 @functools.cache

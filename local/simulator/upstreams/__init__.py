@@ -1,0 +1,1 @@
+"""One module per upstream: NAME, ROUTES, reset(), and optional CONTROLS {action: setter(body)}."""

@@ -1,0 +1,108 @@
+"""Shared fixtures: moto for AWS, the upstream simulator on a free loopback port, the Chalice test client.
+
+Environment is fixed before the app is imported: fake credentials, no emulator endpoint (moto intercepts
+botocore in-process), stage "test".
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_name, None)
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+    "APP_STAGE": "test", "CONFIG_CACHE_SECONDS": "0", "UPSTREAM_RETRIES": "2",
+    "UPSTREAM_CONNECT_TIMEOUT": "0.2", "UPSTREAM_READ_TIMEOUT": "0.5",
+})
+
+import pytest  # noqa: E402
+from chalice.test import Client  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from app import app  # noqa: E402
+from chalicelib.core import aws, clock, config, http, queues  # noqa: E402
+from chalicelib.core.settings import reload_settings  # noqa: E402
+from chalicelib.infra import _all_tables  # noqa: E402
+from local.simulator.server import serve  # noqa: E402
+
+
+def _reset_process_caches() -> None:
+    reload_settings()
+    aws.reset_clients()
+    http.reset_sessions()
+    queues.queue_url.cache_clear()
+    config.forget_all_caches()
+    for model in _all_tables():
+        model._connection = None
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    server, sim = serve(0)
+    yield f"http://127.0.0.1:{server.server_port}", sim
+    server.shutdown()
+
+
+@pytest.fixture
+def upstream(simulator, monkeypatch):
+    """The upstream simulator, reset, with every UPSTREAM_<NAME>_URL pointing at it."""
+    base, sim = simulator
+    sim.reset()
+    for name in sim.upstreams:
+        monkeypatch.setenv(f"UPSTREAM_{name.upper()}_URL", f"{base}/{name}")
+    _reset_process_caches()
+    return sim
+
+
+@pytest.fixture
+def aws_mock(monkeypatch):
+    """moto with every table and queue of the app, as the template declares them."""
+    with mock_aws():
+        _reset_process_caches()
+        for model in _all_tables():
+            model.create_table(wait=True)
+        sqs = aws.client("sqs")
+        consumed = {source.queue for source in app.event_sources if getattr(source, "queue", None)}
+        for queue in sorted(consumed | queues.PRODUCED_QUEUES):
+            dlq = sqs.create_queue(QueueName=queue + "_dlq")["QueueUrl"]
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            sqs.create_queue(QueueName=queue, Attributes={
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})})
+        yield
+    _reset_process_caches()
+
+
+@pytest.fixture(autouse=True)
+def _time_runs_again():
+    yield
+    clock.freeze(None)
+
+
+@pytest.fixture
+def client(aws_mock, upstream):
+    with Client(app, stage_name="local", project_dir=str(ROOT)) as test_client:
+        yield test_client
+
+
+def sqs_event(client, queue: str, bodies: list, ids: list[str] | None = None) -> dict:
+    """An SQS event with DISTINCT message ids (Chalice's generator gives all records the same one)."""
+    event = client.events.generate_sqs_event(
+        message_bodies=[b if isinstance(b, str) else json.dumps(b) for b in bodies], queue_name=queue)
+    for index, record in enumerate(event["Records"]):
+        record["messageId"] = ids[index] if ids else f"msg-{index}"
+    return event
+
+
+def failed_ids(answer: dict) -> list[str]:
+    return [item["itemIdentifier"] for item in answer["batchItemFailures"]]
+
+
+def pytest_configure(config):
+    # Chalice's local gateway cannot check IAM; deployed stages do. Not news in every test.
+    config.addinivalue_line("filterwarnings", "ignore:IAMAuthorizer is not a supported in local mode")
+    config.addinivalue_line("markers", "e2e: drives the deployed local stack (emulator on 127.0.0.1:4566)")
