@@ -1,3 +1,18 @@
+"""Picker orders HTTP routes: the grocery order-tracking screen."""
+from __future__ import annotations
+
 from chalice import Blueprint
 
+from chalicelib.core.api import EATS_USER, Call, route
+
+from . import service
+from .schemas import TrackedOrder, TrackingQuery
+
 bp = Blueprint(__name__)
+
+
+@route(bp, "/eats/v1/eats-orders-tracking/v1/tracking", kind=EATS_USER, query=TrackingQuery,
+       response=TrackedOrder, errors=(404,))
+def picker_order_tracking(call: Call) -> TrackedOrder:
+    """The customer's grocery order (picker flow): texts, call buttons and banners of the tracking screen."""
+    return service.tracked_order(call.query.order_nr, call.identity.user_id)
