@@ -1,3 +1,51 @@
+"""Codedispatch HTTP routes: parse -> service -> render."""
+from __future__ import annotations
+
 from chalice import Blueprint
 
+from chalicelib.core.api import DRIVER, INTERNAL, Call, route
+
+from . import service
+from .schemas import (
+    AssignOrderIn, AssignOrderOut, CreateOrderIn, CreateOrderOut, DriversLookupIn, DriversLookupOut, LookupDriver,
+    StatusOut, StatusQuery,
+)
+
 bp = Blueprint(__name__)
+
+
+@route(bp, "/codedispatch/order/create", method="POST", kind=INTERNAL, body=CreateOrderIn,
+       response=CreateOrderOut, errors=(409,))
+def create_order(call: Call) -> CreateOrderOut:
+    """The order's code in its area (from order commit); the same order always gets the same code."""
+    created = service.create_order(call.body.order_id, call.body.area_id)
+    return CreateOrderOut(code=created.code, instructions=created.zone.instructions or None,
+                          driver_due_offset_seconds=created.zone.driver_due_offset_seconds,
+                          expires_at=created.expires_at.isoformat())
+
+
+@route(bp, "/codedispatch/order/assign", method="POST", kind=DRIVER, body=AssignOrderIn, response=AssignOrderOut,
+       errors=(404, 409, 503))
+def assign_order(call: Call) -> AssignOrderOut:
+    """The driver typed an order's code: the order goes to this driver's processing."""
+    assignment = service.assign_order(call.identity, call.body.code, call.body.area_id)
+    return AssignOrderOut(order_id=assignment.order_id, status=assignment.status)
+
+
+@route(bp, "/codedispatch/assignment/status", kind=DRIVER, query=StatusQuery, response=StatusOut,
+       errors=(404, 409))
+def assignment_status(call: Call) -> StatusOut:
+    """The assignment's status for the driver who typed the code (polled), with a message on error."""
+    view = service.assignment_status(call.identity, call.query.order_id)
+    return StatusOut(order_id=view.order_id, status=view.status, error_code=view.error_code,
+                     error_message=view.error_message)
+
+
+@route(bp, "/codedispatch/drivers-lookup", method="POST", kind=INTERNAL, body=DriversLookupIn,
+       response=DriversLookupOut, errors=(404, 409, 502, 503))
+def drivers_lookup(call: Call) -> DriversLookupOut:
+    """The driver who typed the order's code, acquired in the tracker (from lookup)."""
+    assignment = service.lookup_driver(call.body.order_id)
+    return DriversLookupOut(order_id=assignment.order_id, driver=LookupDriver(
+        driver_id=assignment.driver_id, park_db_id=assignment.park_db_id,
+        driver_profile_id=assignment.driver_profile_id))

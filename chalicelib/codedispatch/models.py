@@ -1,0 +1,57 @@
+"""Codedispatch tables (design doc 004, item 1: code_dispatch_codes and code_dispatch_assignments merged).
+
+- assignments: one item per order (the doc's code_dispatch.assignments), keyed by order_id.
+- codes: the uniqueness guard of (area_id, code). Written in the SAME transaction as its assignment, so the
+  assignment stays the one record of the order while a code can never be live twice in an area; it is also
+  the index a typed code is looked up by. Both carry the same `expires_at` (TTL). DynamoDB deletes late, so
+  reads filter `expires_at > now` and writes accept an expired item as free.
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import ListAttribute, MapAttribute, TTLAttribute, UnicodeAttribute
+
+from chalicelib.core.storage import EpochSeconds, Table, TableMeta
+
+
+class Change(MapAttribute):
+    """One entry of an assignment's log: who moved it, when, from -> to."""
+
+    at = EpochSeconds()
+    who = UnicodeAttribute()
+    from_status = UnicodeAttribute(null=True)
+    to_status = UnicodeAttribute()
+    error_code = UnicodeAttribute(null=True)
+
+
+class Assignment(Table):
+    class Meta(TableMeta):
+        table_name = "codedispatch_assignments"
+
+    order_id = UnicodeAttribute(hash_key=True)
+    area_id = UnicodeAttribute()
+    code = UnicodeAttribute()
+    driver_id = UnicodeAttribute(null=True)
+    park_db_id = UnicodeAttribute(null=True)
+    driver_profile_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    error_code = UnicodeAttribute(null=True)
+    created_at = EpochSeconds()
+    updated_at = EpochSeconds()
+    changes = ListAttribute(of=Change, default=list)
+    expires_at = TTLAttribute()
+
+
+class AreaCode(Table):
+    class Meta(TableMeta):
+        table_name = "codedispatch_codes"
+
+    # "<area_id>#<code>": spreads an area's codes over partitions (one area would be one hot key otherwise).
+    area_code = UnicodeAttribute(hash_key=True)
+    area_id = UnicodeAttribute()
+    code = UnicodeAttribute()
+    order_id = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+def area_code_key(area_id: str, code: str) -> str:
+    return f"{area_id}#{code}"

@@ -1,0 +1,177 @@
+"""Payloads that cross codedispatch's boundary: routes, the processing queue message, and its runtime configs.
+
+Configuration lives in one place (design doc 004, item 5): four names, each typed.
+- `code_dispatch` (the experiment, item 4): the whole feature, everywhere.
+- `CODE_DISPATCH_ZONES_SETTINGS`: per area; the former CODE_DISPATCH_QUEUE_ZONES, CODE_DISPATCH_SETTINGS,
+  CODE_DISPATCH_INSTRUCTIONS, CODE_DISPATCH_ORDER_EXPIRE_TIME and CODE_DISPATCH_DRIVER_DUE_OFFSET merged.
+- `CODE_DISPATCH_GENERATOR_SETTINGS`: code length and alphabet, for generating AND for validating what a
+  driver types.
+- `CODE_DISPATCH_PROCESSING_ENABLED`: the parts tied to order processing (assign, status, drivers-lookup).
+Defaults are safe for production: the feature is off and no area is enabled. The local stack's demo values
+are in local/demo_configs/codedispatch.json.
+"""
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from chalicelib.core import config
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+AreaId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+# What a driver types: the format check against the generator settings happens in the service (it is a
+# runtime config), here only a sane upper bound so nothing huge reaches it.
+TypedCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class AssignmentStatus(str, enum.Enum):
+    PENDING = "pending"  # waiting for a driver to type the code (boarding)
+    PROCESSING = "processing"  # a driver typed it; the order is being processed for that driver
+    ASSIGNED = "assigned"
+    ERROR = "error"
+
+
+# The only moves: forward along pending -> processing -> assigned | error.
+TRANSITIONS: dict[AssignmentStatus, frozenset[AssignmentStatus]] = {
+    AssignmentStatus.PENDING: frozenset({AssignmentStatus.PROCESSING}),
+    AssignmentStatus.PROCESSING: frozenset({AssignmentStatus.ASSIGNED, AssignmentStatus.ERROR}),
+    AssignmentStatus.ASSIGNED: frozenset(),
+    AssignmentStatus.ERROR: frozenset(),
+}
+
+DRIVER_NOT_FOUND_IN_TRACKER = "driver_not_found_in_tracker"
+
+# error_code -> what the driver app (Taximeter) shows.
+ERROR_MESSAGES: dict[str, str] = {
+    DRIVER_NOT_FOUND_IN_TRACKER: "Не удалось определить ваше местоположение. Проверьте GPS и введите код снова.",
+}
+UNKNOWN_ERROR_MESSAGE = "Не удалось назначить заказ. Обратитесь в службу поддержки."
+
+
+# --- routes -----------------------------------------------------------------------------------------
+
+class CreateOrderIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    order_id: NonEmpty
+    area_id: AreaId
+
+
+class CreateOrderOut(BaseModel):
+    code: str
+    # What ordercommit used to read from the separate configs, now per area in one place.
+    instructions: str | None = None
+    driver_due_offset_seconds: int | None = None
+    expires_at: str | None = None
+
+
+class AssignOrderIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    code: TypedCode
+    area_id: AreaId
+
+
+class AssignOrderOut(BaseModel):
+    order_id: str
+    status: AssignmentStatus
+
+
+class StatusQuery(BaseModel):
+    order_id: NonEmpty
+
+
+class StatusOut(BaseModel):
+    order_id: str
+    status: AssignmentStatus
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class DriversLookupIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    order_id: NonEmpty
+
+
+class LookupDriver(BaseModel):
+    driver_id: str
+    park_db_id: str
+    driver_profile_id: str
+
+
+class DriversLookupOut(BaseModel):
+    order_id: str
+    driver: LookupDriver
+
+
+# --- queue message ----------------------------------------------------------------------------------
+
+class OrderProcessingMessage(BaseModel):
+    """Queue codedispatch_order_processing: a driver typed the order's code; push the order's processing."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    order_id: NonEmpty
+    area_id: AreaId
+    driver_id: NonEmpty
+    park_db_id: NonEmpty
+    driver_profile_id: NonEmpty
+
+
+# --- runtime configs --------------------------------------------------------------------------------
+
+class ZoneSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    instructions: str = ""
+    # How long an order's code lives (the assignment's TTL), from the order's creation.
+    order_expire_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 1800
+    # Due time of a code-dispatch order = creation + this offset (ordercommit reads it from create's answer).
+    driver_due_offset_seconds: Annotated[int, Field(ge=0, le=24 * 3600)] = 0
+
+
+class GeneratorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    length: Annotated[int, Field(ge=2, le=16)] = 6
+    alphabet: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{2,64}$")] = "0123456789"
+    # Collisions with live codes of the area are retried with a new code this many times in all.
+    max_attempts: Annotated[int, Field(ge=1, le=50)] = 10
+
+    @field_validator("alphabet")
+    @classmethod
+    def _distinct(cls, value: str) -> str:
+        if len(set(value)) != len(value):
+            raise ValueError("alphabet characters must be distinct")
+        return value
+
+    def accepts(self, code: str) -> bool:
+        return len(code) == self.length and all(char in self.alphabet for char in code)
+
+
+class Experiment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+
+
+EXPERIMENT = config.define(
+    "code_dispatch", Experiment, Experiment(enabled=False),
+    "The experiment that switches code dispatching on or off in all its forms (was plugin_code_dispatch).",
+)
+ZONES_SETTINGS = config.define(
+    "CODE_DISPATCH_ZONES_SETTINGS", dict[AreaId, ZoneSettings], {},
+    "Per code-dispatch area: enabled, instructions, order expire time, driver due offset.",
+)
+GENERATOR_SETTINGS = config.define(
+    "CODE_DISPATCH_GENERATOR_SETTINGS", GeneratorSettings, GeneratorSettings(),
+    "Order code length and alphabet (generation and validation of typed codes), and collision attempts.",
+)
+PROCESSING_ENABLED = config.define(
+    "CODE_DISPATCH_PROCESSING_ENABLED", bool, False,
+    "Order processing by typed codes: order/assign, assignment/status and drivers-lookup.",
+)

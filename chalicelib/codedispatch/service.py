@@ -1,0 +1,306 @@
+"""Rules of code dispatching (design doc 004, stage 2).
+
+Create: an order in an enabled area gets a code unique among the area's LIVE codes. The assignment and
+its (area, code) guard are written in one transaction, each conditional on "absent or expired" (TTL deletes
+late, so an expired item must not block). A collision draws another code, up to the configured attempts.
+A second create for the order returns the first code; two creates racing for one order end with one
+code (the loser re-reads the winner's).
+
+Assign: a driver types the code; the first driver moves the assignment pending -> processing with a write
+conditional on status == pending, so of two racing drivers exactly one wins and the other gets 409. The
+same driver repeating the call is answered the current state (and, while processing, the processing push
+is sent again: SQS is at-least-once anyway, and it heals a send that failed after the state moved).
+
+Drivers-lookup: lookup asks who typed the code; the driver is acquired in the tracker and the assignment
+moves processing -> assigned, or -> error (driver_not_found_in_tracker). Tracker down: 503, no change.
+
+Statuses only move forward (schemas.TRANSITIONS); every move is a conditional update that also appends
+an entry to the assignment's change log.
+
+Design doc reading: the doc marks only the processing handlers (assign, status, lookup) as checking
+CODE_DISPATCH_PROCESSING_ENABLED and says the `code_dispatch` experiment switches the feature "in all its
+forms"; so create needs the experiment and an enabled area, and the processing handlers need the
+experiment and CODE_DISPATCH_PROCESSING_ENABLED. The doc also leaves open who sets `assigned`: the only
+handler that learns the driver really gets the order is drivers-lookup (after acquiring the driver in
+the tracker), so it moves the assignment to assigned.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+
+from chalicelib.core import clock, queues
+from chalicelib.core.api import DriverIdentity
+from chalicelib.core.dynamo import condition_failed, transaction
+from chalicelib.core.errors import BadRequest, Conflict, NotFound, UpstreamUnavailable
+from chalicelib.core.logs import get_logger
+
+from . import codes, upstreams
+from .models import AreaCode, Assignment, Change, area_code_key
+from .schemas import (
+    DRIVER_NOT_FOUND_IN_TRACKER, ERROR_MESSAGES, EXPERIMENT, GENERATOR_SETTINGS, PROCESSING_ENABLED, TRANSITIONS,
+    UNKNOWN_ERROR_MESSAGE, ZONES_SETTINGS, AssignmentStatus, OrderProcessingMessage, ZoneSettings,
+)
+
+log = get_logger(__name__)
+
+ORDER_PROCESSING_QUEUE = queues.declare("codedispatch_order_processing")
+
+Status = AssignmentStatus
+
+
+# --- switches ---------------------------------------------------------------------------------------
+
+def _require_feature() -> None:
+    if not EXPERIMENT.get().enabled:
+        raise Conflict("code dispatch is switched off", code="code_dispatch_disabled")
+
+
+def _require_processing() -> None:
+    _require_feature()
+    if not PROCESSING_ENABLED.get():
+        raise Conflict("code dispatch processing is switched off", code="code_dispatch_processing_disabled")
+
+
+def _zone(area_id: str) -> ZoneSettings:
+    zone = ZONES_SETTINGS.get().get(area_id)
+    if zone is None or not zone.enabled:
+        raise Conflict(f"code dispatch is not enabled in area {area_id}", code="area_disabled")
+    return zone
+
+
+# --- reads ------------------------------------------------------------------------------------------
+
+def _live_assignment(order_id: str) -> Assignment | None:
+    """The order's assignment unless absent or expired (TTL deletes late). Strongly consistent: one GetItem."""
+    try:
+        assignment = Assignment.get(order_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+    return assignment if assignment.expires_at > clock.now() else None
+
+
+def _live_code(area_id: str, code: str) -> AreaCode | None:
+    try:
+        item = AreaCode.get(area_code_key(area_id, code), consistent_read=True)
+    except DoesNotExist:
+        return None
+    return item if item.expires_at > clock.now() else None
+
+
+# --- create -----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Created:
+    code: str
+    zone: ZoneSettings
+    expires_at: dt.datetime
+    attempts: int  # 0: the order already had its code
+    created: bool
+
+
+class _Outcome(enum.Enum):
+    CREATED = "created"
+    ORDER_TAKEN = "order_taken"  # the order already has a live assignment (a racing create)
+    CODE_TAKEN = "code_taken"  # the code is live in the area
+    CONTENDED = "contended"  # DynamoDB cancelled on a concurrent transaction: just try again
+
+
+def _try_create(order_id: str, area_id: str, code: str, now: dt.datetime, expires_at: dt.datetime) -> _Outcome:
+    assignment = Assignment(
+        order_id=order_id, area_id=area_id, code=code, status=Status.PENDING.value, created_at=now, updated_at=now,
+        changes=[Change(at=now, who="order_create", from_status=None, to_status=Status.PENDING.value)],
+        expires_at=expires_at,
+    )
+    guard = AreaCode(area_code=area_code_key(area_id, code), area_id=area_id, code=code, order_id=order_id,
+                     expires_at=expires_at)
+    try:
+        with transaction() as tx:
+            # Absent, or expired and not yet swept by TTL: both are free.
+            tx.save(assignment, condition=Assignment.order_id.does_not_exist() | (Assignment.expires_at <= now))
+            tx.save(guard, condition=AreaCode.area_code.does_not_exist() | (AreaCode.expires_at <= now))
+    except TransactWriteError as error:
+        if getattr(error, "cause_response_code", None) != "TransactionCanceledException":
+            raise
+        reasons = [reason.code if reason is not None else None for reason in (error.cancellation_reasons or [])]
+        if reasons[:1] == ["ConditionalCheckFailed"]:
+            return _Outcome.ORDER_TAKEN
+        if reasons[1:2] == ["ConditionalCheckFailed"]:
+            return _Outcome.CODE_TAKEN
+        if "TransactionConflict" in reasons:
+            return _Outcome.CONTENDED
+        raise
+    return _Outcome.CREATED
+
+
+def _same_order(existing: Assignment, area_id: str, zone: ZoneSettings) -> Created:
+    if existing.area_id != area_id:
+        raise Conflict("the order already has a code in another area", code="order_in_another_area")
+    return Created(code=existing.code, zone=zone, expires_at=existing.expires_at, attempts=0, created=False)
+
+
+def create_order(order_id: str, area_id: str) -> Created:
+    """The order's code in the area: a new one, or the one it already has (idempotent per order)."""
+    _require_feature()
+    zone = _zone(area_id)
+    existing = _live_assignment(order_id)
+    if existing is not None:
+        return _same_order(existing, area_id, zone)
+    generator = GENERATOR_SETTINGS.get()
+    now = clock.now()
+    expires_at = now + dt.timedelta(seconds=zone.order_expire_seconds)
+    for attempt in range(1, generator.max_attempts + 1):
+        code = codes.generate(generator)
+        outcome = _try_create(order_id, area_id, code, now, expires_at)
+        if outcome is _Outcome.CREATED:
+            log.event("codedispatch.code_created", order_id=order_id, area_id=area_id, attempts=attempt)
+            return Created(code=code, zone=zone, expires_at=expires_at, attempts=attempt, created=True)
+        if outcome is _Outcome.ORDER_TAKEN:
+            existing = _live_assignment(order_id)
+            if existing is not None:
+                log.event("codedispatch.create_lost_race", order_id=order_id, area_id=area_id)
+                return _same_order(existing, area_id, zone)
+    log.warning_event("codedispatch.codes_exhausted", order_id=order_id, area_id=area_id,
+                      attempts=generator.max_attempts, space=codes.space_size(generator))
+    raise Conflict(f"no free code in area {area_id} after {generator.max_attempts} attempts",
+                   code="codes_exhausted")
+
+
+# --- transitions ------------------------------------------------------------------------------------
+
+def _move(assignment: Assignment, to: Status, who: str, *, error_code: str | None = None,
+          driver: DriverIdentity | None = None) -> bool:
+    """Move the assignment one step forward, conditional on its current status (and driver).
+
+    True when this call moved it; False when the condition failed (someone moved it first), after which
+    `assignment` holds what is stored now.
+    """
+    current = Status(assignment.status)
+    if to not in TRANSITIONS[current]:
+        raise ValueError(f"assignment cannot move from {current.value} to {to.value}")
+    now = clock.now()
+    actions = [
+        Assignment.status.set(to.value),
+        Assignment.updated_at.set(now),
+        Assignment.changes.set(Assignment.changes.append([Change(
+            at=now, who=who, from_status=current.value, to_status=to.value, error_code=error_code)])),
+    ]
+    condition = Assignment.status == current.value
+    if driver is not None:
+        actions += [Assignment.driver_id.set(driver.driver_id), Assignment.park_db_id.set(driver.park_id),
+                    Assignment.driver_profile_id.set(driver.driver_profile_id)]
+        condition &= Assignment.driver_id.does_not_exist() & (Assignment.expires_at > now)
+    else:
+        condition &= Assignment.driver_id == assignment.driver_id
+    if error_code is not None:
+        actions.append(Assignment.error_code.set(error_code))
+    try:
+        assignment.update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if not condition_failed(error):
+            raise
+        try:
+            assignment.refresh(consistent_read=True)
+        except DoesNotExist:  # swept by TTL meanwhile
+            raise NotFound("the order has no code dispatch assignment", code="assignment_not_found") from None
+        return False
+    log.event("codedispatch.assignment_moved", order_id=assignment.order_id, from_status=current.value,
+              to_status=to.value, who=who, error_code=error_code)
+    return True
+
+
+# --- assign -----------------------------------------------------------------------------------------
+
+def _push_processing(assignment: Assignment) -> None:
+    message = OrderProcessingMessage(
+        order_id=assignment.order_id, area_id=assignment.area_id, driver_id=assignment.driver_id,
+        park_db_id=assignment.park_db_id, driver_profile_id=assignment.driver_profile_id,
+    )
+    try:
+        queues.send(ORDER_PROCESSING_QUEUE, message)
+    except (BotoCoreError, ClientError) as error:
+        # The assignment stays processing for this driver: the driver's retry sends again.
+        log.error_event("codedispatch.processing_push_failed", order_id=assignment.order_id, error=repr(error))
+        raise UpstreamUnavailable("order processing could not be started, try again",
+                                  code="processing_unavailable") from None
+
+
+def assign_order(driver: DriverIdentity, typed_code: str, area_id: str) -> Assignment:
+    """The driver typed `typed_code` in `area_id`: the order becomes theirs (processing) unless taken."""
+    _require_processing()
+    _zone(area_id)
+    generator = GENERATOR_SETTINGS.get()
+    if not generator.accepts(typed_code):
+        raise BadRequest(f"a code is {generator.length} characters of the code alphabet",
+                         code="invalid_code_format")
+    guard = _live_code(area_id, typed_code)
+    assignment = _live_assignment(guard.order_id) if guard is not None else None
+    # The guard may outlive a re-created assignment of its order (an expired one replaced): check both ways.
+    if assignment is None or assignment.code != typed_code or assignment.area_id != area_id:
+        raise NotFound("no order with this code", code="code_not_found")
+    if assignment.status == Status.PENDING.value:
+        moved = _move(assignment, Status.PROCESSING, who=f"driver:{driver.driver_id}", driver=driver)
+        if not moved and assignment.expires_at <= clock.now():
+            raise NotFound("no order with this code", code="code_not_found")
+    if assignment.driver_id != driver.driver_id:
+        log.event("codedispatch.assign_refused_taken", order_id=assignment.order_id, driver_id=driver.driver_id)
+        raise Conflict("another driver has already taken this order", code="order_already_taken")
+    if assignment.status == Status.PROCESSING.value:
+        _push_processing(assignment)
+    return assignment
+
+
+# --- status -----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class StatusView:
+    order_id: str
+    status: str
+    error_code: str | None
+    error_message: str | None
+
+
+def assignment_status(driver: DriverIdentity, order_id: str) -> StatusView:
+    """For polling: one GetItem. Only the driver who typed the code sees it (others: 404, nothing leaks)."""
+    _require_processing()
+    assignment = _live_assignment(order_id)
+    if assignment is None or assignment.driver_id != driver.driver_id:
+        raise NotFound("no assignment of this order to you", code="assignment_not_found")
+    message = None
+    if assignment.status == Status.ERROR.value:
+        message = ERROR_MESSAGES.get(assignment.error_code or "", UNKNOWN_ERROR_MESSAGE)
+    return StatusView(order_id=order_id, status=assignment.status, error_code=assignment.error_code,
+                      error_message=message)
+
+
+# --- drivers-lookup ---------------------------------------------------------------------------------
+
+def _failed(assignment: Assignment) -> NotFound:
+    code = assignment.error_code or "assignment_failed"
+    return NotFound(f"the order's code dispatch failed: {code}", code=code)
+
+
+def lookup_driver(order_id: str) -> Assignment:
+    """The driver who typed the order's code, acquired in the tracker; the assignment ends assigned or error."""
+    _require_processing()
+    assignment = _live_assignment(order_id)
+    if assignment is None:
+        raise NotFound("the order has no code dispatch assignment", code="assignment_not_found")
+    if assignment.status == Status.PENDING.value:
+        raise NotFound("no driver has typed the order's code yet", code="driver_not_chosen")
+    if assignment.status == Status.PROCESSING.value:
+        try:
+            upstreams.acquire_driver(order_id, assignment.park_db_id, assignment.driver_profile_id)
+        except upstreams.DriverNotInTracker:
+            # UpstreamUnavailable / UpstreamRejected pass through before any write: no state change.
+            _move(assignment, Status.ERROR, who="drivers_lookup", error_code=DRIVER_NOT_FOUND_IN_TRACKER)
+        else:
+            _move(assignment, Status.ASSIGNED, who="drivers_lookup")
+        # A concurrent lookup may have moved it first: either way `assignment` is what is stored now.
+    if assignment.status == Status.ERROR.value:
+        raise _failed(assignment)
+    return assignment

@@ -1,0 +1,102 @@
+"""Codedispatch test helpers: the feature switched on for area `zenit`, driver headers, simulator controls."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from chalicelib.core import aws, clock, config
+from chalicelib.core import queues as core_queues
+from local.simulator.server import Fault, Request
+
+T0 = dt.datetime(2026, 11, 23, 18, 0, tzinfo=dt.timezone.utc)
+AREA = "zenit"
+PROCESSING_QUEUE = "codedispatch_order_processing"
+ZONE = {"enabled": True, "instructions": "Назовите код водителю", "order_expire_seconds": 1800,
+        "driver_due_offset_seconds": 300}
+
+
+def set_configs(**values) -> None:
+    for name, value in values.items():
+        config.write(name, value)
+
+
+def enable(zones: dict | None = None, generator: dict | None = None, processing: bool = True) -> None:
+    set_configs(**{
+        "code_dispatch": {"enabled": True},
+        "CODE_DISPATCH_PROCESSING_ENABLED": processing,
+        "CODE_DISPATCH_ZONES_SETTINGS": zones if zones is not None else {AREA: ZONE},
+        "CODE_DISPATCH_GENERATOR_SETTINGS": generator or {"length": 6, "alphabet": "0123456789"},
+    })
+
+
+@pytest.fixture
+def cd(client):
+    """The test client with code dispatch on in `zenit` (6 digits) and the clock at T0."""
+    clock.freeze(T0)
+    enable()
+    return client
+
+
+def driver(name: str = "a", park: str = "park1") -> dict:
+    return {"X-YaTaxi-Park-Id": park, "X-YaTaxi-Driver-Profile-Id": f"driver-{name}",
+            "Content-Type": "application/json"}
+
+
+def post(client, path: str, body: dict, headers: dict | None = None):
+    return client.http.post(path, headers={"Content-Type": "application/json", **(headers or {})},
+                            body=json.dumps(body))
+
+
+def create(client, order_id: str, area_id: str = AREA):
+    return post(client, "/codedispatch/order/create", {"order_id": order_id, "area_id": area_id})
+
+
+def assign(client, code: str, who: str = "a", area_id: str = AREA):
+    return post(client, "/codedispatch/order/assign", {"code": code, "area_id": area_id}, driver(who))
+
+
+def status(client, order_id: str, who: str = "a"):
+    return client.http.get(f"/codedispatch/assignment/status?order_id={order_id}", headers=driver(who))
+
+
+def lookup(client, order_id: str):
+    return post(client, "/codedispatch/drivers-lookup", {"order_id": order_id})
+
+
+def created_code(client, order_id: str, area_id: str = AREA) -> str:
+    answer = create(client, order_id, area_id)
+    assert answer.status_code == 200, answer.json_body
+    return answer.json_body["code"]
+
+
+def processing_messages() -> list[dict]:
+    sqs = aws.client("sqs")
+    url = core_queues.queue_url(PROCESSING_QUEUE)
+    bodies = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return bodies
+        for message in got:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def sim_control(sim, action: str, body: dict) -> dict:
+    code, answer = sim.control(action, Request(method="POST", path="", query={}, headers={}, body=body))
+    assert code == 200, answer
+    return answer
+
+
+def tracker_absent(sim, who: str = "a", park: str = "park1") -> None:
+    sim_control(sim, "tracker/driver", {"park_db_id": park, "driver_profile_id": f"driver-{who}", "absent": True})
+
+
+def tracker_fault(sim, mode: str = "error", **kwargs) -> None:
+    sim.faults["tracker"] = Fault(mode=mode, **kwargs)
+
+
+def tracker_calls(sim) -> list[dict]:
+    return [call for call in sim.calls["tracker"] if call["path"] == "/driver/acquire"]
