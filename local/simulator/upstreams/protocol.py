@@ -3,6 +3,7 @@
 Any key gets a plausible order (status "driving", courier on demand) unless set otherwise:
     POST /_control/protocol/order {"key": "...", "status": "transporting", "call_mode": "on_demand"}
     POST /_control/protocol/order {"key": "...", "gone": true}      # the protocol forgot it: 404
+    POST /_control/protocol/contact_fault {"status": 500}           # only ordercontactobtain fails
 """
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import time
 
 NAME = "protocol"
 _orders: dict[str, dict] = {}
+_contact_fault: dict[str, int | None] = {"status": None}
 
 
 def reset() -> None:
     _orders.clear()
+    _contact_fault["status"] = None
 
 
 def _digits(seed: str, count: int) -> str:
@@ -52,6 +55,8 @@ def _sharedroutetrack(request):
 
 
 def _ordercontactobtain(request):
+    if _contact_fault["status"]:
+        return _contact_fault["status"], {"code": "simulated_fault", "message": "ordercontactobtain is down"}
     order_id = (request.body or {}).get("order_id")
     if not order_id:
         return 400, {"code": "bad_request", "message": "order_id is required"}
@@ -72,4 +77,10 @@ ROUTES = [
     ("GET", r"/sharedroutetrack", _sharedroutetrack),
     ("POST", r"/ordercontactobtain", _ordercontactobtain),
 ]
-CONTROLS = {"order": _set_order}
+def _set_contact_fault(body):
+    """POST /_control/protocol/contact_fault {"status": 500}: only ordercontactobtain fails (null heals it)."""
+    _contact_fault["status"] = body.get("status")
+    return 200, dict(_contact_fault)
+
+
+CONTROLS = {"order": _set_order, "contact_fault": _set_contact_fault}
