@@ -1,0 +1,185 @@
+"""POST /codedispatch/order/assign: the first driver to type a code gets the order; races have one winner."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from botocore.exceptions import ClientError
+
+from chalicelib.codedispatch import service
+from chalicelib.codedispatch.models import Assignment
+from chalicelib.core import clock, queues
+from chalicelib.core.api import DriverIdentity
+from chalicelib.core.errors import Conflict
+from tests.codedispatch.conftest import (
+    AREA, ZONE, assign, created_code, driver, enable, post, processing_messages, set_configs,
+)
+
+
+def test_driver_typing_the_code_gets_the_order_and_processing_is_pushed(cd):
+    code = created_code(cd, "order-1")
+    clock.advance(seconds=30)
+    answer = assign(cd, code, "a")
+    assert answer.status_code == 200, answer.json_body
+    assert answer.json_body == {"order_id": "order-1", "status": "processing"}
+    stored = Assignment.get("order-1")
+    assert (stored.status, stored.driver_id, stored.park_db_id, stored.driver_profile_id) == (
+        "processing", "park1_driver-a", "park1", "driver-a")
+    assert stored.updated_at == clock.now() and stored.created_at < stored.updated_at
+    assert [(c.who, c.from_status, c.to_status) for c in stored.changes] == [
+        ("order_create", None, "pending"), ("driver:park1_driver-a", "pending", "processing")]
+    assert processing_messages() == [{"order_id": "order-1", "area_id": AREA, "driver_id": "park1_driver-a",
+                                      "park_db_id": "park1", "driver_profile_id": "driver-a"}]
+
+
+def test_typed_code_with_spaces_around_is_accepted(cd):
+    code = created_code(cd, "order-1")
+    assert assign(cd, f" {code} ").status_code == 200
+
+
+@pytest.mark.parametrize("typed", ["12345", "1234567", "12a456", "12 456", "١٢٣٤٥٦"])
+def test_code_of_the_wrong_format_is_400(cd, typed):
+    answer = assign(cd, typed)
+    assert (answer.status_code, answer.json_body["code"]) == (400, "invalid_code_format")
+
+
+def test_format_follows_the_generator_settings(cd):
+    set_configs(CODE_DISPATCH_GENERATOR_SETTINGS={"length": 4, "alphabet": "ABCD"})
+    assert assign(cd, "123456").json_body["code"] == "invalid_code_format"
+    assert assign(cd, "ABCD").json_body["code"] == "code_not_found"
+
+
+@pytest.mark.parametrize("body", [{"code": "123456"}, {"area_id": AREA}, {"code": "", "area_id": AREA}])
+def test_invalid_body_is_400(cd, body):
+    answer = post(cd, "/codedispatch/order/assign", body, driver("a"))
+    assert (answer.status_code, answer.json_body["code"]) == (400, "invalid_request")
+
+
+def test_unknown_code_is_404_with_a_code_for_the_driver_app(cd):
+    code = created_code(cd, "order-1")
+    other = "000000" if code != "000000" else "111111"
+    answer = assign(cd, other)
+    assert (answer.status_code, answer.json_body["code"]) == (404, "code_not_found")
+
+
+def test_code_of_another_area_is_not_found(cd):
+    enable(zones={AREA: ZONE, "luzhniki": ZONE})
+    code = created_code(cd, "order-1", "luzhniki")
+    answer = assign(cd, code, area_id=AREA)
+    assert (answer.status_code, answer.json_body["code"]) == (404, "code_not_found")
+    assert Assignment.get("order-1").status == "pending"
+
+
+def test_expired_code_is_not_found(cd):
+    code = created_code(cd, "order-1")
+    clock.advance(seconds=ZONE["order_expire_seconds"])
+    answer = assign(cd, code)
+    assert (answer.status_code, answer.json_body["code"]) == (404, "code_not_found")
+    assert Assignment.get("order-1").driver_id is None
+
+
+def test_driver_identity_is_required(cd):
+    code = created_code(cd, "order-1")
+    answer = post(cd, "/codedispatch/order/assign", {"code": code, "area_id": AREA},
+                  {"X-YaTaxi-Park-Id": "park1"})
+    assert answer.status_code == 401
+    assert Assignment.get("order-1").status == "pending"
+
+
+def test_same_driver_repeating_is_fine_and_pushes_again(cd):
+    code = created_code(cd, "order-1")
+    assert assign(cd, code, "a").status_code == 200
+    again = assign(cd, code, "a")
+    assert again.status_code == 200 and again.json_body["status"] == "processing"
+    assert len(processing_messages()) == 2  # at-least-once, as SQS itself
+    assert len(Assignment.get("order-1").changes) == 2  # but one move
+
+
+def test_another_driver_gets_409_and_changes_nothing(cd):
+    code = created_code(cd, "order-1")
+    assign(cd, code, "a")
+    processing_messages()
+    answer = assign(cd, code, "b")
+    assert (answer.status_code, answer.json_body["code"]) == (409, "order_already_taken")
+    assert Assignment.get("order-1").driver_id == "park1_driver-a"
+    assert processing_messages() == []
+
+
+def test_same_profile_in_another_park_is_another_driver(cd):
+    code = created_code(cd, "order-1")
+    assign(cd, code, "a")
+    answer = post(cd, "/codedispatch/order/assign", {"code": code, "area_id": AREA}, driver("a", park="park2"))
+    assert answer.status_code == 409
+
+
+def test_two_drivers_racing_for_one_code_one_wins(cd, monkeypatch):
+    code = created_code(cd, "order-1")
+    stale = Assignment.get("order-1")  # B read the pending assignment...
+    assert assign(cd, code, "a").status_code == 200  # ...then A moved it
+    monkeypatch.setattr(service, "_live_assignment", lambda order_id: stale)
+    answer = assign(cd, code, "b")
+    assert (answer.status_code, answer.json_body["code"]) == (409, "order_already_taken")
+    stored = Assignment.get("order-1")
+    assert stored.driver_id == "park1_driver-a"
+    assert [c.to_status for c in stored.changes] == ["pending", "processing"]
+
+
+def test_two_drivers_in_threads_exactly_one_wins(cd):
+    code = created_code(cd, "order-1")
+    drivers = [DriverIdentity("park1", f"driver-{i}") for i in range(6)]
+    won, lost = [], []
+    barrier = threading.Barrier(len(drivers))
+
+    def run(identity):
+        barrier.wait()
+        try:
+            service.assign_order(identity, code, AREA)
+            won.append(identity.driver_id)
+        except Conflict as error:
+            lost.append(error.code)
+
+    threads = [threading.Thread(target=run, args=(d,)) for d in drivers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1 and lost == ["order_already_taken"] * 5
+    assert Assignment.get("order-1").driver_id == won[0]
+    assert [m["driver_id"] for m in processing_messages()] == won
+
+
+def test_push_failure_is_503_and_the_retry_pushes(cd, monkeypatch):
+    code = created_code(cd, "order-1")
+    real_send = queues.send
+
+    def broken(queue, message, **kwargs):
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessage")
+
+    monkeypatch.setattr(queues, "send", broken)
+    answer = assign(cd, code, "a")
+    assert (answer.status_code, answer.json_body["code"]) == (503, "processing_unavailable")
+    monkeypatch.setattr(queues, "send", real_send)
+    assert assign(cd, code, "a").status_code == 200
+    assert [m["order_id"] for m in processing_messages()] == ["order-1"]
+
+
+def test_processing_switch_off_is_409(cd):
+    code = created_code(cd, "order-1")
+    set_configs(CODE_DISPATCH_PROCESSING_ENABLED=False)
+    answer = assign(cd, code)
+    assert (answer.status_code, answer.json_body["code"]) == (409, "code_dispatch_processing_disabled")
+    assert Assignment.get("order-1").status == "pending"
+
+
+def test_experiment_off_is_409(cd):
+    code = created_code(cd, "order-1")
+    set_configs(code_dispatch={"enabled": False})
+    answer = assign(cd, code)
+    assert (answer.status_code, answer.json_body["code"]) == (409, "code_dispatch_disabled")
+
+
+def test_disabled_area_is_409(cd):
+    code = created_code(cd, "order-1")
+    enable(zones={AREA: {**ZONE, "enabled": False}})
+    answer = assign(cd, code)
+    assert (answer.status_code, answer.json_body["code"]) == (409, "area_disabled")

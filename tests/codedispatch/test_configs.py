@@ -1,0 +1,63 @@
+"""Configs: safe defaults, validated values, the local demo file, the tracker simulator's absent driver."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+
+from chalicelib.codedispatch.schemas import EXPERIMENT, GENERATOR_SETTINGS, PROCESSING_ENABLED, ZONES_SETTINGS
+from chalicelib.core import config
+from local.simulator.upstreams import tracker
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_defaults_keep_the_feature_off():
+    assert EXPERIMENT.default.enabled is False
+    assert PROCESSING_ENABLED.default is False
+    assert ZONES_SETTINGS.default == {}
+    assert (GENERATOR_SETTINGS.default.length, GENERATOR_SETTINGS.default.alphabet) == (6, "0123456789")
+
+
+@pytest.mark.parametrize("name, value", [
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 6, "alphabet": "0012"}),
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 1, "alphabet": "01"}),
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 6, "alphabet": "01 "}),
+    ("CODE_DISPATCH_ZONES_SETTINGS", {"zenit": {"enabled": True, "order_expire_seconds": 5}}),
+    ("CODE_DISPATCH_ZONES_SETTINGS", {"zenit": {"enabled": True, "queue_zones": []}}),
+    ("CODE_DISPATCH_PROCESSING_ENABLED", "maybe"),
+    ("code_dispatch", {"enabled": True, "extra": 1}),
+])
+def test_invalid_values_are_refused_by_the_config_route(client, name, value):
+    answer = client.http.put(f"/internal/v1/configs/{name}", headers={"Content-Type": "application/json"},
+                             body=json.dumps({"value": value}))
+    assert answer.status_code == 400
+    assert answer.json_body["code"] == "invalid_config_value"
+
+
+def test_local_demo_configs_are_valid_and_switch_zenit_on():
+    values = json.loads((ROOT / "local/demo_configs/codedispatch.json").read_text())
+    parsed = {name: config.lookup(name).validate(value) for name, value in values.items()}
+    assert parsed["code_dispatch"].enabled and parsed["CODE_DISPATCH_PROCESSING_ENABLED"]
+    assert parsed["CODE_DISPATCH_ZONES_SETTINGS"]["zenit"].enabled
+    assert (parsed["CODE_DISPATCH_GENERATOR_SETTINGS"].length,
+            parsed["CODE_DISPATCH_GENERATOR_SETTINGS"].alphabet) == (6, "0123456789")
+
+
+class _Request:
+    def __init__(self, body):
+        self.body = body
+
+
+def test_tracker_simulator_knows_every_driver_unless_marked_absent():
+    tracker.reset()
+    driver = {"order_id": "o1", "park_db_id": "p", "driver_profile_id": "d"}
+    status, body = tracker._acquire(_Request(driver))
+    assert status == 200 and body["driver"]["driver_profile_id"] == "d" and len(body["driver"]["position"]) == 2
+    assert tracker.CONTROLS["driver"]({"park_db_id": "p", "driver_profile_id": "d", "absent": True})[0] == 200
+    assert tracker._acquire(_Request(driver))[0] == 404
+    tracker.CONTROLS["driver"]({"park_db_id": "p", "driver_profile_id": "d", "absent": False})
+    assert tracker._acquire(_Request(driver))[0] == 200
+    assert tracker._acquire(_Request({"order_id": "o1"}))[0] == 400
+    tracker.reset()
