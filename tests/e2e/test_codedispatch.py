@@ -1,0 +1,164 @@
+"""Codedispatch on the deployed local stack: create -> assign -> drivers-lookup -> assigned | error.
+
+Drives the real API (through the :8000 forwarder), the real tables and the processing queue in the
+emulator, and the tracker in the upstream simulator.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+
+AREA = "zenit"
+PROCESSING_QUEUE = "codedispatch_order_processing"
+ZONES = {AREA: {"enabled": True, "instructions": "Назовите водителю код заказа у выхода со стадиона",
+                "order_expire_seconds": 1800, "driver_due_offset_seconds": 300}}
+
+
+@pytest.fixture(scope="module")
+def feature_on(stack):
+    stack.put_config("code_dispatch", {"enabled": True})
+    stack.put_config("CODE_DISPATCH_PROCESSING_ENABLED", True)
+    stack.put_config("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 6, "alphabet": "0123456789", "max_attempts": 10})
+    stack.put_config("CODE_DISPATCH_ZONES_SETTINGS", ZONES)
+    time.sleep(1.5)  # CONFIG_CACHE_SECONDS is 1 in the local stage: warm Lambdas re-read after it
+    return stack
+
+
+def driver_headers(park: str, profile: str) -> dict:
+    return {"X-YaTaxi-Park-Id": park, "X-YaTaxi-Driver-Profile-Id": profile}
+
+
+class Driver:
+    def __init__(self, stack):
+        self.stack = stack
+        self.park, self.profile = stack.unique("park"), stack.unique("profile")
+        self.driver_id = f"{self.park}_{self.profile}"
+
+    def assign(self, code: str) -> requests.Response:
+        return self.stack.post("/codedispatch/order/assign", {"code": code, "area_id": AREA},
+                               headers=driver_headers(self.park, self.profile))
+
+    def status(self, order_id: str) -> requests.Response:
+        return self.stack.get("/codedispatch/assignment/status", params={"order_id": order_id},
+                              headers=driver_headers(self.park, self.profile))
+
+
+def create(stack, order_id: str) -> str:
+    answer = stack.post("/codedispatch/order/create", {"order_id": order_id, "area_id": AREA})
+    assert answer.status_code == 200, answer.text
+    code = answer.json()["code"]
+    assert len(code) == 6 and code.isdigit()
+    return code
+
+
+def lookup(stack, order_id: str) -> requests.Response:
+    return stack.post("/codedispatch/drivers-lookup", {"order_id": order_id})
+
+
+def processing_message(stack, order_id: str) -> dict | None:
+    """Find (and delete) this order's processing push; others' messages come back after 1 s."""
+    sqs, url = stack.client("sqs"), stack.queue_url(PROCESSING_QUEUE)
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=1,
+                              WaitTimeSeconds=1).get("Messages", [])
+    for message in got:
+        body = json.loads(message["Body"])
+        if body.get("order_id") == order_id:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            return body
+    return None
+
+
+def tracker_calls(stack, order_id: str) -> list[dict]:
+    answer = requests.get(f"{stack.simulator}/_control/calls", params={"upstream": "tracker"}, timeout=5)
+    assert answer.status_code == 200, answer.text
+    return [c for c in answer.json()["calls"] if (c.get("body") or {}).get("order_id") == order_id]
+
+
+def stored(stack, order_id: str) -> dict:
+    item = stack.client("dynamodb").get_item(TableName="codedispatch_assignments",
+                                             Key={"order_id": {"S": order_id}}, ConsistentRead=True)["Item"]
+    return {"status": item["status"]["S"], "driver_id": item.get("driver_id", {}).get("S"),
+            "error_code": item.get("error_code", {}).get("S"), "changes": len(item["changes"]["L"])}
+
+
+def test_from_create_to_assigned(feature_on):
+    stack = feature_on
+    order_id = stack.unique("order")
+    code = create(stack, order_id)
+    assert create(stack, order_id) == code  # idempotent per order
+    first, second = Driver(stack), Driver(stack)
+
+    answer = first.assign(code)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"order_id": order_id, "status": "processing"}
+    pushed = stack.wait_until(lambda: processing_message(stack, order_id), timeout=20,
+                              what="the processing push in codedispatch_order_processing")
+    assert pushed == {"order_id": order_id, "area_id": AREA, "driver_id": first.driver_id,
+                      "park_db_id": first.park, "driver_profile_id": first.profile}
+    assert first.assign(code).status_code == 200  # the same driver again: fine
+    taken = second.assign(code)
+    assert (taken.status_code, taken.json()["code"]) == (409, "order_already_taken")
+    assert first.status(order_id).json() == {"order_id": order_id, "status": "processing"}
+    assert second.status(order_id).status_code == 404
+
+    found = lookup(stack, order_id)
+    assert found.status_code == 200, found.text
+    assert found.json() == {"order_id": order_id, "driver": {
+        "driver_id": first.driver_id, "park_db_id": first.park, "driver_profile_id": first.profile}}
+    calls = tracker_calls(stack, order_id)
+    assert len(calls) == 1 and calls[0]["path"] == "/driver/acquire"
+    assert calls[0]["idempotency_token"]
+    assert first.status(order_id).json() == {"order_id": order_id, "status": "assigned"}
+    assert stored(stack, order_id) == {"status": "assigned", "driver_id": first.driver_id, "error_code": None,
+                                       "changes": 3}
+
+
+def test_driver_missing_from_the_tracker_ends_in_error(feature_on):
+    stack = feature_on
+    order_id = stack.unique("order")
+    code = create(stack, order_id)
+    ghost = Driver(stack)
+    assert ghost.assign(code).status_code == 200
+    stack.simulator_control("tracker/driver", {"park_db_id": ghost.park, "driver_profile_id": ghost.profile,
+                                               "absent": True})
+    answer = lookup(stack, order_id)
+    assert (answer.status_code, answer.json()["code"]) == (404, "driver_not_found_in_tracker")
+    polled = ghost.status(order_id).json()
+    assert polled["status"] == "error" and polled["error_code"] == "driver_not_found_in_tracker"
+    assert polled["error_message"]
+    assert stored(stack, order_id)["status"] == "error"
+    assert Driver(stack).assign(code).status_code == 409  # error is final: the code stays taken
+
+
+def test_tracker_down_is_503_without_a_state_change(feature_on):
+    stack = feature_on
+    order_id = stack.unique("order")
+    driver = Driver(stack)
+    assert driver.assign(create(stack, order_id)).status_code == 200
+    stack.fault("tracker", "error", status=500)
+    try:
+        answer = lookup(stack, order_id)
+        assert (answer.status_code, answer.json()["code"]) == (503, "upstream_unavailable")
+        assert stored(stack, order_id) == {"status": "processing", "driver_id": driver.driver_id,
+                                           "error_code": None, "changes": 2}
+    finally:
+        stack.clear_faults("tracker")
+    assert lookup(stack, order_id).status_code == 200
+    assert driver.status(order_id).json()["status"] == "assigned"
+
+
+def test_bad_input_and_unknown_codes(feature_on):
+    stack = feature_on
+    driver = Driver(stack)
+    bad = driver.assign("12ab56")
+    assert (bad.status_code, bad.json()["code"]) == (400, "invalid_code_format")
+    no_identity = stack.post("/codedispatch/order/assign", {"code": "123456", "area_id": AREA})
+    assert no_identity.status_code == 401
+    assert stack.post("/codedispatch/order/create", {"order_id": "x"}).status_code == 400
+    off = stack.post("/codedispatch/order/create", {"order_id": stack.unique("order"), "area_id": "nowhere"})
+    assert (off.status_code, off.json()["code"]) == (409, "area_disabled")
+    unknown = lookup(stack, stack.unique("order"))
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "assignment_not_found")
