@@ -6,6 +6,7 @@ import time
 from chalice import Blueprint, Rate
 
 from chalicelib.core.lease import single_runner
+from chalicelib.core.settings import get_settings
 
 from . import service
 
@@ -13,18 +14,25 @@ bp = Blueprint(__name__)
 
 # The lease outlives any run (Lambda timeout <= 30 s) but frees the next minute's run if one crashed.
 LEASE_SECONDS = 55
-# Stop taking new orders this long before the Lambda's own timeout; what is left waits for the next run.
-SAFETY_MARGIN_SECONDS = 3.0
 DEFAULT_BUDGET_SECONDS = 20.0
 
 
+def _worst_upstream_call() -> float:
+    """One order's fetch at worst: every attempt times out (plus a little backoff)."""
+    settings = get_settings()
+    attempt = settings.upstream_connect_timeout + settings.upstream_read_timeout
+    return attempt * (settings.upstream_retries + 1) + 0.5
+
+
 def _deadline(event) -> float:
-    context = getattr(event, "context", None)
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    """Stop taking new orders while one more fetch still fits in the Lambda's time (at least half of it is
+    used); what is left is still stale and waits for the next run. Killed anyway: the writes are conditional."""
     budget = DEFAULT_BUDGET_SECONDS
+    remaining = getattr(getattr(event, "context", None), "get_remaining_time_in_millis", None)
     if callable(remaining):
         try:
-            budget = max(0.0, remaining() / 1000.0 - SAFETY_MARGIN_SECONDS)
+            seconds = remaining() / 1000.0
+            budget = max(seconds - _worst_upstream_call(), seconds / 2)
         except Exception:  # a context without a usable clock: keep the default budget
             budget = DEFAULT_BUDGET_SECONDS
     return time.monotonic() + budget

@@ -1,0 +1,245 @@
+"""Job picker_orders_updater: orders stuck in a listed status are refreshed from eats-picker-orders."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import requests
+from pynamodb.connection.base import Connection
+
+from chalicelib.core import clock, lease
+from chalicelib.picker_orders.models import PickerOrder
+from tests.picker_orders.helpers import CALL_PICKER, CALL_PLACE, PAYING, at, phone_event, put_config, run_job, screen, send, status_event
+
+UPSTREAM = "eats_picker_orders"
+TIMEOUTS = "eats_orders_tracking_picker_statuses_timeout"
+
+
+@pytest.fixture
+def sim(simulator, client):
+    base, _ = simulator
+
+    class Sim:
+        def order(self, eats_id: str, **fields) -> None:
+            # The simulator stamps a status change with the wall clock; these tests run on the frozen one.
+            fields.setdefault("status_updated_at", clock.now().isoformat())
+            answer = requests.post(f"{base}/_control/{UPSTREAM}/order", json={"eats_id": eats_id, **fields}, timeout=5)
+            assert answer.status_code == 200, answer.text
+
+        def fault(self, **fields) -> None:
+            answer = requests.post(f"{base}/_control/faults", json={"upstream": UPSTREAM, **fields}, timeout=5)
+            assert answer.status_code == 200, answer.text
+
+        def asked(self) -> list[str]:
+            calls = requests.get(f"{base}/_control/calls", params={"upstream": UPSTREAM}, timeout=5).json()["calls"]
+            return [call["query"].get("eats_id") for call in calls]
+
+    return Sim()
+
+
+def order_at(client, order_nr: str, status: str, minute: float, picker_id: str | None = "p1") -> None:
+    """An order whose last event (and last write) happened at `minute`."""
+    clock.freeze(at(minute))
+    assert send(client, status_event(order_nr, status, at(minute), picker_id=picker_id)) == []
+
+
+def test_only_stale_orders_in_listed_statuses_are_refreshed(client, sim):
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 300}, {"status": "new", "timeout": 600}])
+    order_at(client, "stale-picking", "picking", 0)
+    order_at(client, "fresh-picking", "picking", 8)
+    order_at(client, "stale-assigned", "assigned", 0)  # unlisted status: never fetched
+    order_at(client, "fresh-new", "new", 1)  # listed, but 9 minutes < 10
+    for order_nr in ("stale-picking", "fresh-picking", "stale-assigned", "fresh-new"):
+        sim.order(order_nr, status="picked_up", picker_id="p1", status_updated_at=at(9).isoformat())
+
+    clock.freeze(at(10))
+    run_job(client)
+
+    assert sim.asked() == ["stale-picking"]
+    assert screen(client, "stale-picking")["title"] == PAYING
+    assert PickerOrder.get("stale-picking").picked_up_at == at(9)
+    for order_nr, status in (("fresh-picking", "picking"), ("stale-assigned", "assigned"), ("fresh-new", "new")):
+        assert PickerOrder.get(order_nr).status == status
+
+
+def test_stale_means_stuck_longer_than_the_timeout(client, sim):
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 300}])
+    order_at(client, "o1", "picking", 0)
+    sim.order("o1", status="picked_up", picker_id="p1")
+    clock.freeze(at(5))  # exactly the timeout: not yet
+    run_job(client)
+    assert sim.asked() == []
+    clock.freeze(at(5, 1))
+    run_job(client)
+    assert sim.asked() == ["o1"]
+    assert PickerOrder.get("o1").status == "picked_up"
+
+
+def test_upstream_5xx_skips_that_order_this_round_and_goes_on(client, sim):
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
+    order_at(client, "first", "picking", 0)
+    order_at(client, "second", "picking", 1)
+    sim.order("first", status="paid", picker_id="p1")
+    sim.order("second", status="paid", picker_id="p1")
+    sim.fault(mode="error", status=503, count=3)  # the first order's call and both of its retries
+
+    clock.freeze(at(10))
+    assert run_job(client) is None  # the job itself does not fail
+    assert PickerOrder.get("first").status == "picking"
+    assert PickerOrder.get("second").status == "paid"
+    # Still stale: the next run takes it.
+    clock.freeze(at(11))
+    run_job(client)
+    assert PickerOrder.get("first").status == "paid"
+
+
+def test_full_upstream_outage_leaves_every_order_for_a_later_run(client, sim, app_logs):
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
+    order_at(client, "a", "picking", 0)
+    order_at(client, "b", "picking", 0)
+    sim.order("a", status="paid")
+    sim.order("b", status="paid")
+    sim.fault(mode="error", status=500)
+    clock.freeze(at(10))
+    run_job(client)
+    assert {PickerOrder.get("a").status, PickerOrder.get("b").status} == {"picking"}
+    assert sorted(e["order_nr"] for e in app_logs.events("picker_orders.refresh_upstream_failed")) == ["a", "b"]
+
+
+def test_upstream_unknown_order_is_skipped(client, sim):
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
+    order_at(client, "gone", "picking", 0)
+    order_at(client, "known", "picking", 0)
+    sim.order("known", status="paid")
+    clock.freeze(at(10))
+    run_job(client)
+    assert PickerOrder.get("gone").status == "picking"
+    assert PickerOrder.get("known").status == "paid"
+
+
+def test_unchanged_order_waits_another_timeout_before_the_next_fetch(client, sim):
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 300}])
+    order_at(client, "o1", "picking", 0)
+    sim.order("o1", status="picking", picker_id="p1")
+    for minute in (6, 7, 8, 10, 11, 12):
+        clock.freeze(at(minute))
+        run_job(client)
+    assert sim.asked() == ["o1", "o1"]  # at 6; then not before 6 + 5 min have passed: at 12
+    assert PickerOrder.get("o1").status == "picking"
+
+
+def test_event_arriving_during_the_refresh_wins(client, sim, monkeypatch):
+    from chalicelib.picker_orders import upstreams
+
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
+    order_at(client, "o1", "picking", 0)
+    real_fetch = upstreams.fetch_order
+
+    def fetch_while_an_event_lands(order_nr):
+        fresh = real_fetch(order_nr)
+        send(client, status_event("o1", "paid", at(9), picker_id="p1"))
+        return fresh
+
+    monkeypatch.setattr(upstreams, "fetch_order", fetch_while_an_event_lands)
+    sim.order("o1", status="picked_up", picker_id="p1")
+    clock.freeze(at(10))
+    run_job(client)
+    assert PickerOrder.get("o1").status == "paid"
+
+
+def test_lagging_upstream_never_steps_back(client, sim):
+    put_config(client, TIMEOUTS, [{"status": "picked_up", "timeout": 60}])
+    order_at(client, "o1", "picked_up", 5)
+    sim.order("o1", status="picking", picker_id="p1", status_updated_at=at(2).isoformat())
+    clock.freeze(at(10))
+    run_job(client)
+    order = PickerOrder.get("o1")
+    assert order.status == "picked_up"
+    assert order.updated_at == at(10)  # looked at: waits another timeout
+
+
+def test_refresh_to_a_new_picker_drops_the_old_pickers_phone(client, sim):
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
+    clock.freeze(at(0))
+    send(client, status_event("o1", "picking", at(0), picker_id="p1"),
+         phone_event("o1", "p1", "+70001112233", at(600), at(0)))
+    assert screen(client, "o1")["title"] == CALL_PICKER
+    sim.order("o1", status="picking", picker_id="p2", status_updated_at=at(0).isoformat())
+    clock.freeze(at(10))
+    run_job(client)
+    body = screen(client, "o1")
+    assert body["title"] == CALL_PLACE and "+70001112233" not in str(body)
+
+
+def test_job_reads_only_the_stale_orders(client, sim, monkeypatch):
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 300}])
+    for i in range(3):
+        order_at(client, f"stale-{i}", "picking", i * 0.1)
+        sim.order(f"stale-{i}", status="picking", picker_id="p1")
+    for i in range(30):
+        order_at(client, f"fresh-{i}", "picking", 9)
+        order_at(client, f"other-{i}", "assigned", 0)
+    reads = {"items": 0, "scans": 0}
+    original = Connection._make_api_call
+
+    def counting(self, operation, kwargs):
+        answer = original(self, operation, kwargs)
+        if kwargs.get("TableName") == "picker_orders":
+            if operation == "Scan":
+                reads["scans"] += 1
+            if operation in ("Query", "Scan"):
+                reads["items"] += answer.get("ScannedCount", 0)
+            if operation in ("GetItem", "BatchGetItem"):
+                reads["items"] += 1
+        return answer
+
+    monkeypatch.setattr(Connection, "_make_api_call", counting)
+    clock.freeze(at(10))
+    run_job(client)
+    assert sorted(sim.asked()) == ["stale-0", "stale-1", "stale-2"]
+    assert reads == {"items": 3, "scans": 0}
+
+
+def test_expired_orders_are_not_refreshed(client, sim):
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
+    order_at(client, "o1", "picking", 0)
+    sim.order("o1", status="paid")
+    clock.freeze(at(0) + dt.timedelta(days=7, seconds=1))
+    run_job(client)
+    assert sim.asked() == []
+
+
+def test_job_skips_while_another_runner_holds_the_lease(client, sim):
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
+    order_at(client, "o1", "picking", 0)
+    sim.order("o1", status="paid")
+    clock.freeze(at(10))
+    assert lease.acquire("picker_orders_updater", 55, owner="someone-else")
+    run_job(client)
+    assert sim.asked() == [] and PickerOrder.get("o1").status == "picking"
+    clock.freeze(at(11))  # the lease ran out
+    run_job(client)
+    assert PickerOrder.get("o1").status == "paid"
+
+
+def test_no_listed_statuses_no_fetch(client, sim):
+    order_at(client, "o1", "picking", 0)
+    sim.order("o1", status="paid")
+    clock.freeze(at(60))
+    run_job(client)  # the experiment's default is an empty list
+    assert sim.asked() == []
+
+
+@pytest.mark.parametrize("value", [
+    [{"status": "lost", "timeout": 60}],
+    [{"status": "picking", "timeout": 0}],
+    [{"status": "picking", "timeout": 60, "extra": 1}],
+    [{"status": "picking"}],
+    {"status": "picking", "timeout": 60},
+])
+def test_timeouts_experiment_is_validated(client, value):
+    answer = client.http.put(f"/internal/v1/configs/{TIMEOUTS}", headers={"Content-Type": "application/json"},
+                             body=json.dumps({"value": value}))
+    assert answer.status_code == 400
+    assert answer.json_body["code"] == "invalid_config_value"
