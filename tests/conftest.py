@@ -27,7 +27,7 @@ from moto import mock_aws  # noqa: E402
 from app import app  # noqa: E402
 from chalicelib.core import aws, clock, config, http, queues  # noqa: E402
 from chalicelib.core.settings import reload_settings  # noqa: E402
-from chalicelib.infra import _all_tables  # noqa: E402
+from chalicelib.infra import _all_tables, table_resource  # noqa: E402
 from local.simulator.server import serve  # noqa: E402
 
 
@@ -64,8 +64,15 @@ def aws_mock(monkeypatch):
     """moto with every table and queue of the app, as the template declares them."""
     with mock_aws():
         _reset_process_caches()
+        dynamodb = aws.client("dynamodb")
         for model in _all_tables():
-            model.create_table(wait=True)
+            # The very definition the deploy template uses (TTL is set apart, as in the template).
+            properties = dict(table_resource(model, stage="test")["Properties"])
+            properties.pop("PointInTimeRecoverySpecification", None)
+            ttl = properties.pop("TimeToLiveSpecification", None)
+            dynamodb.create_table(**properties)
+            if ttl:
+                dynamodb.update_time_to_live(TableName=properties["TableName"], TimeToLiveSpecification=ttl)
         sqs = aws.client("sqs")
         consumed = {source.queue for source in app.event_sources if getattr(source, "queue", None)}
         for queue in sorted(consumed | queues.PRODUCED_QUEUES):

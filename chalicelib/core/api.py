@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import re
 from typing import Any, Callable
 
@@ -78,11 +79,17 @@ class RouteSpec:
 ROUTES: list[RouteSpec] = []
 
 
+def json_response(body: Any, status: int) -> Response:
+    # Serialized here so Cyrillic texts leave as UTF-8, not \u escapes (Chalice's default).
+    return Response(body=json.dumps(body, ensure_ascii=False, separators=(",", ":")), status_code=status,
+                    headers={"Content-Type": "application/json; charset=utf-8"})
+
+
 def error_response(status: int, code: str, message: str, details: dict | None = None) -> Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = details
-    return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+    return json_response(body, status)
 
 
 def _validation_details(error: ValidationError) -> dict:
@@ -149,7 +156,7 @@ def _render(result: Any, status: int) -> Response:
         return result
     if isinstance(result, BaseModel):
         result = result.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return Response(body=result, status_code=status, headers={"Content-Type": "application/json"})
+    return json_response(result, status)
 
 
 def route(
