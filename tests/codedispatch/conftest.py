@@ -84,6 +84,22 @@ def processing_messages() -> list[dict]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def read_together(monkeypatch, service, threads: int) -> None:
+    """Make `threads` callers each read the assignment BEFORE any of them writes (a real race)."""
+    import threading
+
+    real, barrier, seen = service._live_assignment, threading.Barrier(threads), threading.local()
+
+    def first_read_waits(order_id):
+        result = real(order_id)
+        if not getattr(seen, "done", False):
+            seen.done = True
+            barrier.wait(timeout=10)
+        return result
+
+    monkeypatch.setattr(service, "_live_assignment", first_read_waits)
+
+
 def sim_control(sim, action: str, body: dict) -> dict:
     code, answer = sim.control(action, Request(method="POST", path="", query={}, headers={}, body=body))
     assert code == 200, answer

@@ -12,7 +12,7 @@ from chalicelib.core import clock, queues
 from chalicelib.core.api import DriverIdentity
 from chalicelib.core.errors import Conflict
 from tests.codedispatch.conftest import (
-    AREA, ZONE, assign, created_code, driver, enable, post, processing_messages, set_configs,
+    AREA, ZONE, assign, created_code, driver, enable, post, processing_messages, read_together, set_configs,
 )
 
 
@@ -124,14 +124,13 @@ def test_two_drivers_racing_for_one_code_one_wins(cd, monkeypatch):
     assert [c.to_status for c in stored.changes] == ["pending", "processing"]
 
 
-def test_two_drivers_in_threads_exactly_one_wins(cd):
+def test_two_drivers_in_threads_exactly_one_wins(cd, monkeypatch):
     code = created_code(cd, "order-1")
     drivers = [DriverIdentity("park1", f"driver-{i}") for i in range(6)]
     won, lost = [], []
-    barrier = threading.Barrier(len(drivers))
+    read_together(monkeypatch, service, len(drivers))  # all six read "pending", then all write
 
     def run(identity):
-        barrier.wait()
         try:
             service.assign_order(identity, code, AREA)
             won.append(identity.driver_id)

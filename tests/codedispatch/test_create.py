@@ -11,7 +11,7 @@ from chalicelib.codedispatch import codes, service
 from chalicelib.codedispatch.models import AreaCode, Assignment
 from chalicelib.core import clock
 from tests.codedispatch.conftest import (
-    AREA, T0, ZONE, assign, create, created_code, enable, post, set_configs,
+    AREA, T0, ZONE, assign, create, created_code, enable, post, read_together, set_configs,
 )
 
 TINY = {"length": 2, "alphabet": "01", "max_attempts": 50}  # 4 codes in all
@@ -145,20 +145,24 @@ def test_an_expired_assignment_of_the_order_is_replaced(cd):
 def test_two_creates_racing_for_one_order_end_with_one_code(cd, monkeypatch):
     winner = created_code(cd, "order-1")
     # The loser read before the winner wrote: it saw no assignment and tries to write its own.
-    real = service._live_assignment
-    stale = iter([None])
-    monkeypatch.setattr(service, "_live_assignment", lambda order_id: next(stale, None) or real(order_id))
+    real, reads = service._live_assignment, []
+
+    def stale_first(order_id):
+        reads.append(order_id)
+        return None if len(reads) == 1 else real(order_id)
+
+    monkeypatch.setattr(service, "_live_assignment", stale_first)
     loser = service.create_order("order-1", AREA)
     assert (loser.code, loser.created) == (winner, False)
     assert codes_of("order-1") == [winner]  # the loser's guard went with its cancelled transaction
+    assert len(reads) == 2  # the stale read, then the re-read after the refused write
 
 
-def test_concurrent_creates_for_one_order_in_threads(cd):
+def test_concurrent_creates_for_one_order_in_threads(cd, monkeypatch):
     results, errors = [], []
-    barrier = threading.Barrier(6)
+    read_together(monkeypatch, service, 6)  # all six see no assignment, then all write
 
     def run():
-        barrier.wait()
         try:
             results.append(service.create_order("order-1", AREA).code)
         except Exception as error:  # noqa: BLE001 - collected and asserted below
