@@ -98,6 +98,26 @@ def read_together(monkeypatch, service, threads: int) -> None:
         return result
 
     monkeypatch.setattr(service, "_live_assignment", first_read_waits)
+    atomic_moto_writes(monkeypatch)
+
+
+def atomic_moto_writes(monkeypatch) -> None:
+    """moto checks a write's condition and applies it without a lock, so two threads can both pass the
+    check; DynamoDB applies each conditional write atomically. Give moto that guarantee (one write at a
+    time) so a thread race tests OUR conditions, not moto's missing lock."""
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()  # transact_write_items calls put_item itself
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        real = getattr(DynamoDBBackend, name)
+
+        def locked(self, *args, _real=real, **kwargs):
+            with lock:
+                return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
 
 
 def sim_control(sim, action: str, body: dict) -> dict:
