@@ -139,6 +139,8 @@ def _read_call(request, kind: str, spec: RouteSpec, path_params: dict) -> Call:
     call.headers = _parse(spec.headers, {k.lower(): v for k, v in (request.headers or {}).items()}, "headers")
     call.query = _parse(spec.query, dict(request.query_params or {}), "query")
     if spec.body is not None:
+        if not (request.raw_body or b"").strip():
+            raise BadRequest("a JSON body is required", code="body_required")
         try:
             raw = request.json_body
         except BadRequestError:

@@ -49,11 +49,23 @@ class EventLogger(logging.LoggerAdapter):
         self.event(name, logging.ERROR, exc_info=exc_info, **fields)
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is now (Lambda's capture, a test's capture), not the one at import."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def configure(level: str = "INFO") -> None:
     global _configured
     if _configured:
         return
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger("chalicelib")
     root.handlers[:] = [handler]
