@@ -2,7 +2,7 @@
 
     python -m local.stack run       # emulator + deploy + API forwarder :8000 + upstream simulator :8100 (Ctrl-C stops)
     python -m local.stack deploy    # re-package and update the running stack (after a code change)
-    python -m local.stack fire PicerOrdersUpdater   # run a @schedule handler now (its CloudFormation logical id)
+    python -m local.stack fire PickerOrdersUpdater   # run a @schedule handler now (its CloudFormation logical id)
     python -m local.stack logs SaveSharingKeys      # the function's recent log lines
 
 The emulator is ministack (own virtualenv, .venv-emulator) on 127.0.0.1:4566, unless AWS_ENDPOINT_URL points
