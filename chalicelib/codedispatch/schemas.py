@@ -15,8 +15,9 @@ from __future__ import annotations
 import enum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
+from chalicelib.core.schema import Schema
 from chalicelib.core import config
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
@@ -52,14 +53,14 @@ UNKNOWN_ERROR_MESSAGE = "Не удалось назначить заказ. Об
 
 # --- routes -----------------------------------------------------------------------------------------
 
-class CreateOrderIn(BaseModel):
+class CreateOrderIn(Schema):
     model_config = ConfigDict(extra="ignore")
 
     order_id: NonEmpty
     area_id: AreaId
 
 
-class CreateOrderOut(BaseModel):
+class CreateOrderOut(Schema):
     code: str
     # What ordercommit used to read from the separate configs, now per area in one place.
     instructions: str | None = None
@@ -67,49 +68,49 @@ class CreateOrderOut(BaseModel):
     expires_at: str | None = None
 
 
-class AssignOrderIn(BaseModel):
+class AssignOrderIn(Schema):
     model_config = ConfigDict(extra="ignore")
 
     code: TypedCode
     area_id: AreaId
 
 
-class AssignOrderOut(BaseModel):
+class AssignOrderOut(Schema):
     order_id: str
     status: AssignmentStatus
 
 
-class StatusQuery(BaseModel):
+class StatusQuery(Schema):
     order_id: NonEmpty
 
 
-class StatusOut(BaseModel):
+class StatusOut(Schema):
     order_id: str
     status: AssignmentStatus
     error_code: str | None = None
     error_message: str | None = None
 
 
-class DriversLookupIn(BaseModel):
+class DriversLookupIn(Schema):
     model_config = ConfigDict(extra="ignore")
 
     order_id: NonEmpty
 
 
-class LookupDriver(BaseModel):
+class LookupDriver(Schema):
     driver_id: str
     park_db_id: str
     driver_profile_id: str
 
 
-class DriversLookupOut(BaseModel):
+class DriversLookupOut(Schema):
     order_id: str
     driver: LookupDriver
 
 
 # --- queue message ----------------------------------------------------------------------------------
 
-class OrderProcessingMessage(BaseModel):
+class OrderProcessingMessage(Schema):
     """Queue codedispatch_order_processing: a driver typed the order's code; push the order's processing."""
 
     model_config = ConfigDict(extra="ignore")
@@ -123,7 +124,7 @@ class OrderProcessingMessage(BaseModel):
 
 # --- runtime configs --------------------------------------------------------------------------------
 
-class ZoneSettings(BaseModel):
+class ZoneSettings(Schema):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = False
@@ -134,7 +135,7 @@ class ZoneSettings(BaseModel):
     driver_due_offset_seconds: Annotated[int, Field(ge=0, le=24 * 3600)] = 0
 
 
-class GeneratorSettings(BaseModel):
+class GeneratorSettings(Schema):
     model_config = ConfigDict(extra="forbid")
 
     length: Annotated[int, Field(ge=2, le=16)] = 6
@@ -153,7 +154,7 @@ class GeneratorSettings(BaseModel):
         return len(code) == self.length and all(char in self.alphabet for char in code)
 
 
-class Experiment(BaseModel):
+class Experiment(Schema):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = False

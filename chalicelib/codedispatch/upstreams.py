@@ -9,8 +9,9 @@ Timeouts and bounded retries come from core.http; the POST is retried under a st
 """
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
 
+from chalicelib.core.schema import Schema
 from chalicelib.core import http
 from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable
 
@@ -21,7 +22,7 @@ class DriverNotInTracker(Exception):
     """The tracker answered that it does not know this driver."""
 
 
-class AcquiredDriver(BaseModel):
+class AcquiredDriver(Schema):
     model_config = ConfigDict(extra="ignore")
 
     park_db_id: str
@@ -29,7 +30,7 @@ class AcquiredDriver(BaseModel):
     position: list[float] | None = None
 
 
-class _AcquireAnswer(BaseModel):
+class _AcquireAnswer(Schema):
     model_config = ConfigDict(extra="ignore")
 
     driver: AcquiredDriver

@@ -10,6 +10,7 @@ longer validates (the schema changed) falls back to the default and is logged, n
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from typing import Any, Generic, TypeVar
@@ -40,10 +41,19 @@ class ConfigValue(Table):
 @dataclasses.dataclass
 class ConfigDef(Generic[T]):
     name: str
-    adapter: TypeAdapter
-    default: T
+    type_: Any
+    raw_default: Any
     description: str
     _cached: tuple[float, T] | None = None
+
+    # Built on first use, not at import: a cold start pays only for the configs its request reads.
+    @functools.cached_property
+    def adapter(self) -> TypeAdapter:
+        return TypeAdapter(self.type_)
+
+    @functools.cached_property
+    def default(self) -> T:
+        return self.adapter.validate_python(self.raw_default)
 
     def get(self) -> T:
         ttl = get_settings().config_cache_seconds
@@ -88,9 +98,7 @@ REGISTRY: dict[str, ConfigDef] = {}
 def define(name: str, type_: Any, default: Any, description: str = "") -> ConfigDef:
     if name in REGISTRY:
         raise ValueError(f"config {name} is defined twice")
-    adapter = TypeAdapter(type_)
-    definition = ConfigDef(name=name, adapter=adapter, default=adapter.validate_python(default),
-                           description=description)
+    definition = ConfigDef(name=name, type_=type_, raw_default=default, description=description)
     REGISTRY[name] = definition
     return definition
 

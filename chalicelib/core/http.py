@@ -7,11 +7,7 @@ POST is retried only with an idempotency key, which is sent as `X-Idempotency-To
 from __future__ import annotations
 
 import functools
-from typing import Any
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from typing import TYPE_CHECKING, Any
 
 from .errors import UpstreamRejected, UpstreamUnavailable
 from .logs import get_logger
@@ -25,7 +21,13 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRY_AFTER_CAP_SECONDS = 2
 
 
-def _retry(retries: int, methods: frozenset[str]) -> Retry:
+if TYPE_CHECKING:
+    import requests
+
+
+def _retry(retries: int, methods: frozenset[str]):
+    from urllib3.util.retry import Retry
+
     return Retry(
         total=retries, connect=retries, read=retries, status=retries, other=0,
         allowed_methods=methods, status_forcelist=RETRY_STATUSES,
@@ -36,7 +38,11 @@ def _retry(retries: int, methods: frozenset[str]) -> Retry:
 
 
 @functools.cache
-def _session(upstream: str, idempotent_post: bool) -> requests.Session:
+def _session(upstream: str, idempotent_post: bool) -> "requests.Session":
+    # requests is imported on the first upstream call, not at cold start: most invocations make none.
+    import requests
+    from requests.adapters import HTTPAdapter
+
     settings = get_settings()
     methods = SAFE_METHODS | ({"POST"} if idempotent_post else set())
     session = requests.Session()
@@ -67,7 +73,7 @@ def call(
     headers: dict | None = None,
     idempotency_key: str | None = None,
     timeout: tuple[float, float] | None = None,
-) -> requests.Response:
+) -> "requests.Response":
     """Call `upstream` and return its 2xx response; raise UpstreamUnavailable / UpstreamRejected otherwise."""
     settings = get_settings()
     method = method.upper()
@@ -75,13 +81,15 @@ def call(
     if idempotency_key:
         headers["X-Idempotency-Token"] = idempotency_key
     session = _session(upstream, idempotent_post=bool(idempotency_key))
+    from requests import RequestException
+
     url = base_url(upstream) + path
     try:
         response = session.request(
             method, url, params=params, json=json, headers=headers,
             timeout=timeout or (settings.upstream_connect_timeout, settings.upstream_read_timeout),
         )
-    except requests.RequestException as error:
+    except RequestException as error:
         log.warning_event("upstream.unavailable", upstream=upstream, path=path, error=type(error).__name__)
         raise UpstreamUnavailable(f"upstream {upstream} is unavailable") from error
     if response.status_code >= 500 or response.status_code == 429:

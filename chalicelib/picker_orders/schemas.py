@@ -7,9 +7,10 @@ import enum
 from typing import Annotated
 
 from pydantic import (
-    AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, model_validator,
+    AfterValidator, AliasChoices, ConfigDict, Field, StringConstraints, model_validator,
 )
 
+from chalicelib.core.schema import Schema
 from chalicelib.core import config
 from chalicelib.core.clock import to_utc
 
@@ -53,14 +54,14 @@ class OrderState(str, enum.Enum):
 STATUS_RANK = {state: index for index, state in enumerate(OrderState)}
 
 
-class ExpiringPhone(BaseModel):
+class ExpiringPhone(Schema):
     model_config = ConfigDict(extra="forbid")  # the doc: additionalProperties: false
 
     phone: Phone
     expires_at: UtcDatetime
 
 
-class PickerOrderMessage(BaseModel):
+class PickerOrderMessage(Schema):
     """Queue eats_orders_tracking_picker_orders: an event of the picker's order (from procaas)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -88,7 +89,7 @@ class PickerOrderMessage(BaseModel):
 
 # --- tracking route -----------------------------------------------------------------------------------
 
-class TrackingQuery(BaseModel):
+class TrackingQuery(Schema):
     order_nr: OrderNr
 
 
@@ -98,18 +99,18 @@ class TrackedOrderButtonContactType(str, enum.Enum):
     picker = "picker"
 
 
-class TrackedOrderButtonPayload(BaseModel):
+class TrackedOrderButtonPayload(Schema):
     contact_type: TrackedOrderButtonContactType
     phone: str
 
 
-class TrackedOrderButton(BaseModel):
+class TrackedOrderButton(Schema):
     type: str = "call"
     title: str
     payload: TrackedOrderButtonPayload
 
 
-class TrackedOrderBanner(BaseModel):
+class TrackedOrderBanner(Schema):
     model_config = ConfigDict(populate_by_name=True)
 
     text: str
@@ -117,7 +118,7 @@ class TrackedOrderBanner(BaseModel):
     app_link: str = Field("", serialization_alias="appLink", validation_alias=AliasChoices("appLink", "app_link"))
 
 
-class TrackedOrder(BaseModel):
+class TrackedOrder(Schema):
     """One tracked grocery order (flow type retail) as the order-tracking screen shows it."""
 
     order_nr: str
@@ -130,7 +131,7 @@ class TrackedOrder(BaseModel):
 
 # --- upstream eats-picker-orders -----------------------------------------------------------------------
 
-class UpstreamPickerOrder(BaseModel):
+class UpstreamPickerOrder(Schema):
     """What GET /api/v1/order?eats_id= answers (inside "payload"); the fields this service needs."""
 
     model_config = ConfigDict(extra="ignore")
@@ -143,7 +144,7 @@ class UpstreamPickerOrder(BaseModel):
 
 # --- runtime configs and experiments -------------------------------------------------------------------
 
-class TimeoutSettings(BaseModel):
+class TimeoutSettings(Schema):
     """Doc: an order in `status` for longer than `timeout` seconds is refreshed from eats-picker-orders."""
 
     model_config = ConfigDict(extra="forbid")
@@ -152,26 +153,26 @@ class TimeoutSettings(BaseModel):
     timeout: Annotated[int, Field(ge=1, le=30 * 24 * 3600)]
 
 
-class ScreenText(BaseModel):
+class ScreenText(Schema):
     title: str
     description: str
 
 
-class StatusTexts(BaseModel):
+class StatusTexts(Schema):
     """The tracking screen's default ("old logic") texts by order status."""
 
     by_status: dict[OrderState, ScreenText]
     fallback: ScreenText
 
 
-class PlacePhones(BaseModel):
+class PlacePhones(Schema):
     """The doc does not say where the place's phone comes from: a config, by place_id with a default."""
 
     default: Phone
     by_place_id: dict[NonEmpty, Phone] = Field(default_factory=dict)
 
 
-class PickerScreenTexts(BaseModel):
+class PickerScreenTexts(Schema):
     call_place_title: str
     call_place_button: str
     call_picker_title: str

@@ -2,19 +2,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from chalicelib.core.schema import Schema
 
 
-class PingOut(BaseModel):
+
+class PingOut(Schema):
     status: str
 
 
-class ConfigOut(BaseModel):
+class ConfigOut(Schema):
     name: str
     value: Any
     is_default: bool
     description: str = ""
 
 
-class ConfigIn(BaseModel):
+class ConfigIn(Schema):
     value: Any

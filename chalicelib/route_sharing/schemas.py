@@ -4,8 +4,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
+from chalicelib.core.schema import Schema
 from chalicelib.core import config
 from chalicelib.core.clock import to_utc
 
@@ -21,7 +22,7 @@ def _unique(values: list[str]) -> list[str]:
 PhoneIds = Annotated[list[NonEmpty], Field(min_length=1, max_length=5), AfterValidator(_unique)]
 
 
-class SaveKeyMessage(BaseModel):
+class SaveKeyMessage(Schema):
     """Queue order_route_sharing_save_key: an order was created; share it with these phones."""
 
     model_config = ConfigDict(extra="ignore")
@@ -35,7 +36,7 @@ class SaveKeyMessage(BaseModel):
     created_at: UtcDatetime
 
 
-class FinishOrderMessage(BaseModel):
+class FinishOrderMessage(Schema):
     """Queue order_route_sharing_finish_order: the order finished (completed, cancelled, ...)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -44,31 +45,31 @@ class FinishOrderMessage(BaseModel):
     finished_at: UtcDatetime
 
 
-class PhoneHeaders(BaseModel):
+class PhoneHeaders(Schema):
     phone_id: NonEmpty = Field(alias="x-yataxi-phoneid")
 
 
-class SharingKeysOut(BaseModel):
+class SharingKeysOut(Schema):
     sharing_keys: list[str]
 
 
-class SharingKeyQuery(BaseModel):
+class SharingKeyQuery(Schema):
     sharing_key: SharingKey
 
 
-class CorpInfo(BaseModel):
+class CorpInfo(Schema):
     name: str
 
 
-class CorpInfoOut(BaseModel):
+class CorpInfoOut(Schema):
     corp_info: CorpInfo
 
 
-class SharedRouteQuery(BaseModel):
+class SharedRouteQuery(Schema):
     key: SharingKey
 
 
-class SharedRouteInfo(BaseModel):
+class SharedRouteInfo(Schema):
     """The protocol's sharedroute answer, passed through, plus the enrichment this service adds."""
 
     model_config = ConfigDict(extra="allow")
@@ -81,29 +82,29 @@ class SharedRouteInfo(BaseModel):
     corp_info: CorpInfo | None = None
 
 
-class SharedRouteTrack(BaseModel):
+class SharedRouteTrack(Schema):
     model_config = ConfigDict(extra="allow")
 
 
-class CargoClaimIn(BaseModel):
+class CargoClaimIn(Schema):
     claim_id: NonEmpty
     phone_ids: PhoneIds
     corp_client_id: NonEmpty | None = None
 
 
-class CargoClaimOut(BaseModel):
+class CargoClaimOut(Schema):
     claim_id: str
     sharing_key: str
 
 
 # --- runtime configs -------------------------------------------------------------------------------
 
-class StatusText(BaseModel):
+class StatusText(Schema):
     title: str
     icon: str
 
 
-class SharedRouteTexts(BaseModel):
+class SharedRouteTexts(Schema):
     """Texts of the recipient's screen by tariff class and order status."""
 
     popup_titles: dict[str, str]

@@ -1,15 +1,16 @@
 """Clients of the protocol handlers this service proxies: sharedroute, sharedroutetrack, ordercontactobtain."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
 
+from chalicelib.core.schema import Schema
 from chalicelib.core import http
 from chalicelib.core.errors import NotFound, UpstreamRejected, UpstreamUnavailable
 
 PROTOCOL = "protocol"
 
 
-class PhoneGateway(BaseModel):
+class PhoneGateway(Schema):
     model_config = ConfigDict(extra="ignore")
 
     phone: str
