@@ -47,20 +47,27 @@ def _meta(record: dict, queue: str) -> MessageMeta:
     )
 
 
+def _parse(record: dict, schema: type[M], queue: str) -> tuple[M | None, MessageMeta]:
+    """The record's message, or None (logged with the reasons, never the body) when it does not validate."""
+    meta = _meta(record, queue)
+    try:
+        return schema.model_validate_json(record.get("body") or ""), meta
+    except ValidationError as error:
+        log.error_event(
+            "queue.message_invalid", queue=queue, message_id=meta.message_id, receive_count=meta.receive_count,
+            errors=[{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in error.errors()],
+        )
+        return None, meta
+
+
 def handle_batch(records: list[dict], schema: type[M], handle: Callable[[M, MessageMeta], None], queue: str) -> dict:
     """Run `handle` on every record; return the partial-batch answer SQS expects."""
     failures = []
     for record in records:
-        meta = _meta(record, queue)
         started = time.perf_counter()
-        try:
-            message = schema.model_validate_json(record.get("body") or "")
-        except ValidationError as error:
+        message, meta = _parse(record, schema, queue)
+        if message is None:
             failures.append({"itemIdentifier": meta.message_id})
-            log.error_event(
-                "queue.message_invalid", queue=queue, message_id=meta.message_id, receive_count=meta.receive_count,
-                errors=[{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in error.errors()],
-            )
             continue
         try:
             handle(message, meta)
@@ -86,15 +93,11 @@ def handle_batch_together(
     failures: list[str] = []
     parsed: list[tuple[M, MessageMeta]] = []
     for record in records:
-        meta = _meta(record, queue)
-        try:
-            parsed.append((schema.model_validate_json(record.get("body") or ""), meta))
-        except ValidationError as error:
+        message, meta = _parse(record, schema, queue)
+        if message is None:
             failures.append(meta.message_id)
-            log.error_event(
-                "queue.message_invalid", queue=queue, message_id=meta.message_id, receive_count=meta.receive_count,
-                errors=[{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in error.errors()],
-            )
+        else:
+            parsed.append((message, meta))
     if parsed:
         started = time.perf_counter()
         try:
@@ -108,34 +111,26 @@ def handle_batch_together(
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
 
+def _consumer(bp: Blueprint, queue: str, batch_size: int, fn: Callable, run_batch: Callable) -> Callable:
+    QUEUES[queue] = {"handler": fn.__name__, "module": fn.__module__, "batch_size": batch_size}
+
+    @functools.wraps(fn)  # Chalice names the Lambda entry point after fn: it must keep fn's name
+    def on_batch(event):
+        return run_batch([record.to_dict() for record in event], fn)
+
+    return bp.on_sqs_message(queue=queue, batch_size=batch_size)(on_batch)
+
+
 def sqs_handler(bp: Blueprint, queue: str, schema: type[M], *, batch_size: int = DEFAULT_BATCH_SIZE) -> Callable:
     """Register `fn(message, meta)` as the consumer of `queue`, with partial batch failures."""
-
-    def decorator(fn: Callable[[M, MessageMeta], None]) -> Callable:
-        QUEUES[queue] = {"handler": fn.__name__, "module": fn.__module__, "batch_size": batch_size}
-
-        @functools.wraps(fn)
-        def on_batch(event):
-            return handle_batch([record.to_dict() for record in event], schema, fn, queue)
-
-        return bp.on_sqs_message(queue=queue, batch_size=batch_size)(on_batch)
-
-    return decorator
+    return lambda fn: _consumer(bp, queue, batch_size, fn,
+                                lambda records, handle: handle_batch(records, schema, handle, queue))
 
 
 def sqs_batch_handler(bp: Blueprint, queue: str, schema: type[M], *, batch_size: int = DEFAULT_BATCH_SIZE) -> Callable:
     """Register `fn([(message, meta), ...]) -> failed message ids` as the consumer of `queue`."""
-
-    def decorator(fn: Callable[[list[tuple[M, MessageMeta]]], set[str]]) -> Callable:
-        QUEUES[queue] = {"handler": fn.__name__, "module": fn.__module__, "batch_size": batch_size}
-
-        @functools.wraps(fn)
-        def on_batch(event):
-            return handle_batch_together([record.to_dict() for record in event], schema, fn, queue)
-
-        return bp.on_sqs_message(queue=queue, batch_size=batch_size)(on_batch)
-
-    return decorator
+    return lambda fn: _consumer(bp, queue, batch_size, fn,
+                                lambda records, handle: handle_batch_together(records, schema, handle, queue))
 
 
 def declare(queue: str) -> str:
