@@ -21,7 +21,7 @@ from typing import Any, Callable
 from chalice import BadRequestError, Blueprint, IAMAuthorizer, Response
 from pydantic import BaseModel, ValidationError
 
-from .errors import AppError, BadRequest, Unauthorized
+from .errors import AppError, BadRequest, Unauthorized, validation_details
 from .logs import get_logger
 
 log = get_logger(__name__)
@@ -92,11 +92,6 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
     return json_response(body, status)
 
 
-def _validation_details(error: ValidationError) -> dict:
-    # Locations and reasons only: the rejected input may hold a phone number or a token.
-    return {"errors": [{"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in error.errors()]}
-
-
 def _driver_identity(headers) -> DriverIdentity:
     park_id = headers.get("x-yataxi-park-id")
     profile_id = headers.get("x-yataxi-driver-profile-id")
@@ -121,7 +116,7 @@ def _parse(schema: type[BaseModel] | None, data: Any, where: str):
     try:
         return schema.model_validate(data or {})
     except ValidationError as error:
-        raise _InvalidInput(f"invalid {where}", _validation_details(error)) from None
+        raise _InvalidInput(f"invalid {where}", validation_details(error)) from None
 
 
 class _InvalidInput(Exception):

@@ -20,7 +20,7 @@ from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 
 from . import clock
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, NotFound, validation_details
 from .logs import get_logger
 from .settings import get_settings
 from .storage import EpochSeconds, Table, TableMeta
@@ -78,9 +78,8 @@ class ConfigDef(Generic[T]):
         try:
             return self.adapter.validate_python(raw)
         except ValidationError as error:
-            details = {"errors": [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in error.errors()]}
             raise BadRequest(f"invalid value for config {self.name}", code="invalid_config_value",
-                             details=details) from None
+                             details=validation_details(error)) from None
 
     def dump(self, value: T) -> Any:
         return self.adapter.dump_python(value, mode="json")

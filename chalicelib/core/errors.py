@@ -56,3 +56,20 @@ class UpstreamRejected(AppError):
     def __init__(self, message: str, *, upstream_status: int, **kwargs):
         super().__init__(message, **kwargs)
         self.upstream_status = upstream_status
+
+
+def validation_details(error) -> dict:
+    """A pydantic ValidationError as locations and reasons only: the rejected input may hold a phone number."""
+    return {"errors": [{"loc": ".".join(str(part) for part in e["loc"]), "msg": e["msg"]} for e in error.errors()]}
+
+
+def describe(error: BaseException) -> str:
+    """What a log line may say about an exception: our own messages, never a library's repr of the input."""
+    from pydantic import ValidationError
+
+    if isinstance(error, AppError):
+        return f"{type(error).__name__}: {error.code}: {error.message}"
+    if isinstance(error, ValidationError):
+        return f"ValidationError: {validation_details(error)['errors']}"
+    code = getattr(error, "cause_response_code", None)  # PynamoDB / botocore failures
+    return f"{type(error).__name__}" + (f": {code}" if code else "")

@@ -38,15 +38,14 @@ def _retry(retries: int, methods: frozenset[str]):
 
 
 @functools.cache
-def _session(upstream: str, idempotent_post: bool) -> "requests.Session":
+def _session(upstream: str, idempotent_post: bool, retries: int) -> "requests.Session":
     # requests is imported on the first upstream call, not at cold start: most invocations make none.
     import requests
     from requests.adapters import HTTPAdapter
 
-    settings = get_settings()
     methods = SAFE_METHODS | ({"POST"} if idempotent_post else set())
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=_retry(settings.upstream_retries, methods), pool_maxsize=10)
+    adapter = HTTPAdapter(max_retries=_retry(retries, methods), pool_maxsize=10)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -73,6 +72,7 @@ def call(
     headers: dict | None = None,
     idempotency_key: str | None = None,
     timeout: tuple[float, float] | None = None,
+    retries: int | None = None,
 ) -> "requests.Response":
     """Call `upstream` and return its 2xx response; raise UpstreamUnavailable / UpstreamRejected otherwise."""
     settings = get_settings()
@@ -80,7 +80,8 @@ def call(
     headers = dict(headers or {})
     if idempotency_key:
         headers["X-Idempotency-Token"] = idempotency_key
-    session = _session(upstream, idempotent_post=bool(idempotency_key))
+    retries = settings.upstream_retries if retries is None else retries
+    session = _session(upstream, bool(idempotency_key), retries)
     from requests import RequestException
 
     url = base_url(upstream) + path

@@ -14,6 +14,7 @@ from pynamodb.attributes import TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, PutError
 
 from . import clock
+from .dynamo import condition_failed
 from .logs import get_logger
 from .storage import EpochSeconds, Table, TableMeta
 
@@ -31,10 +32,6 @@ class Lease(Table):
     expires_ttl = TTLAttribute(null=True)
 
 
-def _conditional_failed(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
-
-
 def acquire(name: str, seconds: float, owner: str | None = None) -> str | None:
     """Take the lease for `seconds`; return the owner token, or None when someone else holds it."""
     owner = owner or uuid.uuid4().hex
@@ -44,7 +41,7 @@ def acquire(name: str, seconds: float, owner: str | None = None) -> str | None:
     try:
         lease.save(condition=Lease.name.does_not_exist() | (Lease.held_until <= now))
     except PutError as error:
-        if _conditional_failed(error):
+        if condition_failed(error):
             return None
         raise
     return owner
@@ -54,7 +51,7 @@ def release(name: str, owner: str) -> None:
     try:
         Lease(name=name).delete(condition=Lease.owner == owner)
     except DeleteError as error:
-        if not _conditional_failed(error):
+        if not condition_failed(error):
             raise
 
 

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import time
+import traceback
 
 _SENSITIVE = ("phone", "token", "license", "licence", "password", "secret", "authorization")
 _configured = False
@@ -31,8 +32,14 @@ class JsonFormatter(logging.Formatter):
         }
         fields = getattr(record, "fields", None) or {}
         line.update({key: _mask(key, value) for key, value in fields.items()})
-        if record.exc_info:
-            line["error"] = repr(record.exc_info[1])
+        if record.exc_info and record.exc_info[1] is not None:
+            from .errors import describe
+
+            # Where it broke and what kind of failure, never the exception's text: it may quote the input.
+            line["error"] = describe(record.exc_info[1])
+            frames = traceback.extract_tb(record.exc_info[2])
+            if frames:
+                line["where"] = [f"{f.filename.rsplit('/', 2)[-2:][-1]}:{f.lineno} {f.name}" for f in frames[-4:]]
         return json.dumps(line, ensure_ascii=False, default=str)
 
 

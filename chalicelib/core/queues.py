@@ -19,6 +19,7 @@ from chalice import Blueprint
 from pydantic import BaseModel, ValidationError
 
 from .aws import client
+from .errors import describe, validation_details
 from .logs import get_logger
 
 log = get_logger(__name__)
@@ -55,7 +56,7 @@ def _parse(record: dict, schema: type[M], queue: str) -> tuple[M | None, Message
     except ValidationError as error:
         log.error_event(
             "queue.message_invalid", queue=queue, message_id=meta.message_id, receive_count=meta.receive_count,
-            errors=[{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in error.errors()],
+            **validation_details(error),
         )
         return None, meta
 
@@ -75,7 +76,7 @@ def handle_batch(records: list[dict], schema: type[M], handle: Callable[[M, Mess
             failures.append({"itemIdentifier": meta.message_id})
             log.error_event(
                 "queue.message_failed", queue=queue, message_id=meta.message_id,
-                receive_count=meta.receive_count, error=repr(error),
+                receive_count=meta.receive_count, error=describe(error),
             )
             continue
         log.event("queue.message_done", queue=queue, message_id=meta.message_id,
@@ -104,7 +105,7 @@ def handle_batch_together(
             failed = set(handle(parsed))
         except Exception as error:
             failed = {meta.message_id for _, meta in parsed}
-            log.error_event("queue.batch_failed", queue=queue, size=len(parsed), error=repr(error))
+            log.error_event("queue.batch_failed", queue=queue, size=len(parsed), error=describe(error))
         failures.extend(meta.message_id for _, meta in parsed if meta.message_id in failed)
         log.event("queue.batch_done", queue=queue, size=len(parsed), failed=len(failed),
                   ms=round((time.perf_counter() - started) * 1000, 2))

@@ -15,6 +15,9 @@ from chalicelib.core.storage import Table, TableMeta
 
 
 class SharedOrder(Table):
+    """The order's anchor. It outlives its keys (`purge_at` > `expires_at`) so that a save redriven from the
+    DLQ days later still finds the order and changes nothing, instead of sharing a finished order again."""
+
     class Meta(TableMeta):
         table_name = "route_sharing_orders"
 
@@ -25,7 +28,8 @@ class SharedOrder(Table):
     corp_client_id = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(null=True)
     finished_at = UTCDateTimeAttribute(null=True)
-    expires_at = TTLAttribute(null=True)
+    expires_at = UTCDateTimeAttribute(null=True)  # when the order's keys stop being visible
+    purge_at = TTLAttribute(null=True)  # when DynamoDB may delete the anchor itself
 
 
 class SharingKeyItem(Table):

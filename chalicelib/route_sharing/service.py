@@ -11,12 +11,16 @@ Reads filter `expires_at > now` themselves: DynamoDB's TTL deletes late.
 
 A finish may arrive before its save (SQS does not keep order): it leaves a finished order stub, and the
 save that follows writes its keys with the stub's expiry.
+
+The order item is kept TOMBSTONE_DAYS past its keys' expiry, longer than any message can live in a queue or
+its DLQ (14 days): a redriven save finds its order and changes nothing.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import enum
+import itertools
 import uuid
 from collections.abc import Sequence
 
@@ -24,7 +28,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 
 from chalicelib.core import clock
 from chalicelib.core.dynamo import condition_failed, transaction
-from chalicelib.core.errors import AppError, Conflict, NotFound
+from chalicelib.core.errors import AppError, Conflict, NotFound, describe
 from chalicelib.core.logs import get_logger
 
 from . import upstreams
@@ -37,6 +41,10 @@ from .schemas import (
 log = get_logger(__name__)
 
 CARGO_CLAIM_TARIFF = "cargo"
+# Longer than the DLQ's retention (chalicelib/infra.py: 14 days), so no message outlives its order's anchor.
+TOMBSTONE_DAYS = 15
+# A phone sees at most this many live keys (newest first): bounds the hot path for e.g. a shop's own phone.
+MAX_KEYS_PER_PHONE = 50
 # DynamoDB takes at most 100 items in one transaction.
 TRANSACTION_ITEMS = 100
 
@@ -77,7 +85,7 @@ def _add_to(tx, save: _Save, *, after_finish: bool = False) -> None:
     order = SharedOrder(
         order_id=m.order_id, sharing_key=save.sharing_key, phone_ids=m.phone_ids, tariff_class=m.tariff_class,
         corp_client_id=m.corp_client_id, created_at=m.created_at, finished_at=save.finished_at,
-        expires_at=save.expires_at,
+        expires_at=save.expires_at, purge_at=_purge_at(save.expires_at),
     )
     # After a finish stub the order item exists, but without a key; otherwise it must not exist at all.
     order_condition = SharedOrder.sharing_key.does_not_exist() if after_finish else SharedOrder.order_id.does_not_exist()
@@ -170,7 +178,7 @@ def save_keys(messages: Sequence[SaveKeyMessage]) -> list[SaveOutcome]:
                 outcomes[index] = _save_alone(save)[0]
             except (AppError, TransactWriteError, PutError) as error:
                 outcomes[index] = SaveOutcome.FAILED
-                log.error_event("route_sharing.save_failed", order_id=save.message.order_id, error=repr(error))
+                log.error_event("route_sharing.save_failed", order_id=save.message.order_id, error=describe(error))
 
     for index, message in enumerate(messages):
         if outcomes[index] is None:
@@ -199,6 +207,10 @@ def cargo_claim_order_id(claim_id: str) -> str:
 
 # --- finishing --------------------------------------------------------------------------------------
 
+def _purge_at(expires_at: dt.datetime) -> dt.datetime:
+    return max(expires_at, clock.now()) + dt.timedelta(days=TOMBSTONE_DAYS)
+
+
 def _get_order(order_id: str) -> SharedOrder | None:
     try:
         return SharedOrder.get(order_id, consistent_read=True)
@@ -211,7 +223,8 @@ def finish_order(message: FinishOrderMessage) -> str:
     expires_at = message.finished_at + dt.timedelta(hours=KEEP_AFTER_FINISH_HOURS.get())
     order = _get_order(message.order_id)
     if order is None:
-        stub = SharedOrder(order_id=message.order_id, finished_at=message.finished_at, expires_at=expires_at)
+        stub = SharedOrder(order_id=message.order_id, finished_at=message.finished_at, expires_at=expires_at,
+                           purge_at=_purge_at(expires_at))
         try:
             stub.save(condition=SharedOrder.order_id.does_not_exist())
             log.event("route_sharing.finished_before_save", order_id=message.order_id)
@@ -225,7 +238,8 @@ def finish_order(message: FinishOrderMessage) -> str:
     try:
         with transaction() as tx:
             tx.update(order, actions=[SharedOrder.finished_at.set(message.finished_at),
-                                      SharedOrder.expires_at.set(expires_at)],
+                                      SharedOrder.expires_at.set(expires_at),
+                                      SharedOrder.purge_at.set(_purge_at(expires_at))],
                       condition=SharedOrder.finished_at.does_not_exist())
             tx.update(SharingKeyItem(sharing_key=order.sharing_key), actions=[SharingKeyItem.expires_at.set(expires_at)],
                       condition=SharingKeyItem.sharing_key.exists())
@@ -245,14 +259,15 @@ def finish_order(message: FinishOrderMessage) -> str:
 # --- reading ----------------------------------------------------------------------------------------
 
 def sharing_keys(phone_id: str) -> list[str]:
-    """Live keys of a phone's orders, newest first. The hot path: exactly one Query."""
+    """Live keys of a phone's orders, newest first, at most MAX_KEYS_PER_PHONE. The hot path: one Query
+    (a second page is read only past 1 MB of a phone's rows, and iteration stops at the cap)."""
     rows = PhoneKey.query(
         phone_id,
         filter_condition=PhoneKey.expires_at > clock.now(),
         scan_index_forward=False,
         attributes_to_get=["sharing_key"],
     )
-    return [row.sharing_key for row in rows]
+    return [row.sharing_key for row in itertools.islice(rows, MAX_KEYS_PER_PHONE)]
 
 
 def live_key(sharing_key: str) -> SharingKeyItem:
@@ -285,7 +300,7 @@ def _try(enrichment: str, key_item: SharingKeyItem, fn):
         return fn()
     except Exception as error:
         log.warning_event("route_sharing.enrichment_failed", enrichment=enrichment, order_id=key_item.order_id,
-                          error=repr(error))
+                          error=describe(error))
         return None
 
 

@@ -37,10 +37,15 @@ def shared_route_track(key: str) -> dict:
     return _get_object("/sharedroutetrack", key)
 
 
+# An enrichment: one short try. Clients poll sharedroute every 5 s, so a slow phone lookup must not hold the
+# answer (it is left out and comes with the next poll).
+CONTACT_TIMEOUT = (0.2, 0.3)
+
+
 def order_contact(order_id: str) -> PhoneGateway:
-    """The courier's forwarded phone. Read-only upstream call, so retrying the POST is safe."""
+    """The courier's forwarded phone."""
     body = http.call_json(PROTOCOL, "POST", "/ordercontactobtain", json={"order_id": order_id},
-                          idempotency_key=f"ordercontactobtain:{order_id}")
+                          timeout=CONTACT_TIMEOUT, retries=0)
     try:
         return PhoneGateway.model_validate(body)
     except ValidationError as error:
