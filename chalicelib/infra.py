@@ -57,9 +57,30 @@ def table_resource(model: type[Table], stage: str) -> dict:
     ttl = ttl_attribute_name(model)
     if ttl:
         properties["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
+    resource: dict[str, Any] = {"Type": "AWS::DynamoDB::Table", "Properties": properties}
     if stage != "local":
         properties["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": True}
-    return {"Type": "AWS::DynamoDB::Table", "Properties": properties}
+        # Deleting or replacing the stack must never drop a deployed stage's data.
+        resource["DeletionPolicy"] = resource["UpdateReplacePolicy"] = "Retain"
+    return resource
+
+
+# API Gateway's own refusals (unknown path, missing signature, throttling) answer in the app's error shape too.
+GATEWAY_ERROR_TEMPLATE = '{"code":"$context.error.responseType","message":$context.error.messageString}'
+
+
+def gateway_responses() -> dict:
+    return {
+        f"Gateway{kind.title()}Response": {
+            "Type": "AWS::ApiGateway::GatewayResponse",
+            "Properties": {
+                "RestApiId": {"Ref": "RestAPI"},
+                "ResponseType": f"DEFAULT_{kind}",
+                "ResponseTemplates": {"application/json": GATEWAY_ERROR_TEMPLATE},
+            },
+        }
+        for kind in ("4XX", "5XX")
+    }
 
 
 def queue_logical_id(queue: str) -> str:
@@ -69,7 +90,7 @@ def queue_logical_id(queue: str) -> str:
 def build(stage: str, lambda_timeout: int) -> dict:
     from app import app  # the app registers every service; importing it registers every table and queue
 
-    resources: dict[str, Any] = {}
+    resources: dict[str, Any] = gateway_responses()
     for model in _all_tables():
         resources[to_cfn_resource_name(model.Meta.table_name) + "Table"] = table_resource(model, stage)
 

@@ -204,6 +204,7 @@ def deploy() -> dict:
     arguments = dict(StackName=STACK_NAME, TemplateBody=json.dumps(template),
                      Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
     status = _stack_status()
+    created = status is None or status.endswith("_FAILED") or status == "ROLLBACK_COMPLETE"
     if status is None:
         cloudformation.create_stack(**arguments)
     elif status.endswith("_FAILED") or status == "ROLLBACK_COMPLETE":
@@ -218,7 +219,7 @@ def deploy() -> dict:
         reasons = [e.get("ResourceStatusReason") for e in events if e.get("ResourceStatusReason")]
         raise RuntimeError(f"stack {final}: {reasons}")
     _enable_ttl(template)
-    state = _read_outputs()
+    state = {**_read_outputs(), "created": created}
     log("stack.deployed", status=final, seconds=round(time.monotonic() - started, 1),
         api=f"{emulator_url()}/_aws/execute-api/{state['api_id']}/api/")
     return state
@@ -250,7 +251,10 @@ def api_base(state: dict | None = None) -> str:
 
 
 def seed_demo_configs(state: dict) -> None:
-    """Ship the local stage's demo configs through the public config API, as an operator would."""
+    """Ship the local stage's demo configs through the config API, as an operator would. Only into a stack
+    just created: values changed by hand on a running stack survive `make deploy`."""
+    if not state.get("created"):
+        return
     base = api_base(state)
     for path in sorted(DEMO_CONFIGS.glob("*.json")):
         for name, value in json.loads(path.read_text()).items():

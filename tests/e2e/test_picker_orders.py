@@ -122,10 +122,11 @@ def test_bad_message_reaches_the_dlq_and_its_batch_mates_are_handled(stack):
 
 @pytest.fixture
 def stale_after_one_second(stack):
+    previous = stack.get(f"/internal/v1/configs/{TIMEOUTS}").json()["value"]
     stack.put_config(TIMEOUTS, [{"status": "picking", "timeout": 1}])
     time.sleep(1.5)  # the Lambdas' config cache (1 s locally)
     yield
-    stack.put_config(TIMEOUTS, [])
+    stack.put_config(TIMEOUTS, previous)  # a `make run` stack keeps what its operator set
     stack.clear_faults(UPSTREAM)
 
 
