@@ -104,3 +104,13 @@ def test_the_stage_policy_covers_every_table_and_queue(template, stage):
     for queue in resources_of(template, "AWS::SQS::Queue").values():
         arn = f"arn:aws:sqs:us-east-1:123456789012:{queue['Properties']['QueueName']}"
         assert any(fnmatch.fnmatchcase(arn, pattern) for pattern in allowed), arn
+
+
+def test_deployed_tables_survive_stack_deletion_and_gateway_errors_share_our_shape(template):
+    for table in resources_of(template, "AWS::DynamoDB::Table").values():
+        assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+    responses = resources_of(template, "AWS::ApiGateway::GatewayResponse").values()
+    assert {r["Properties"]["ResponseType"] for r in responses} == {"DEFAULT_4XX", "DEFAULT_5XX"}
+    for response in responses:
+        body = response["Properties"]["ResponseTemplates"]["application/json"]
+        assert '"code":' in body and '"message":' in body
