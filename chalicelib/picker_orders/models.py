@@ -2,9 +2,12 @@
 
 - picker_orders: one item per order: status, picker, place, customer, status history (flat attributes:
   a SET on a nested path fails while the map is missing), `last_event` (the version of the newest event
-  applied, compared in every write's condition) and `updated_at` (when this service last wrote it).
+  applied, compared in every write's condition) and `updated_at` (when this service last wrote it; a failed
+  refresh sets it to that run's staleness cutoff, so the order stays stale but queues behind the others).
   The `status_updated_at` index (status -> updated_at) lets the fallback job query only stale orders of a
-  listed status instead of scanning the table.
+  listed status instead of scanning the table. `customer_id` is the first one any event (of any age), or the
+  upstream, named; it never changes. A phone event naming a customer before any status event leaves a stub
+  item (customer and TTL only, no status: not in the index, unknown to the tracking route).
 - picker_phones: the forwarded phone of a picker FOR AN ORDER, keyed by (order_nr, picker_id). The doc keys
   it by picker_id alone, but a forwarding connects one customer with the picker: a picker collecting two
   orders would otherwise show one customer the other's forwarding. A replaced picker has no item here.
@@ -48,6 +51,8 @@ class PickerOrder(Table):
     # "<created_at, fixed-width UTC>#<status rank>": string order == event order.
     last_event = UnicodeAttribute()
     updated_at = UTCDateTimeAttribute()
+    # When the fallback refresh last failed to fetch the order; removed by a successful refresh.
+    refresh_failed_at = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
     by_status_updated = StatusUpdatedIndex()

@@ -7,7 +7,7 @@ import enum
 from typing import Annotated
 
 from pydantic import (
-    AfterValidator, AliasChoices, ConfigDict, Field, StringConstraints, model_validator,
+    AfterValidator, AliasChoices, ConfigDict, Field, StringConstraints, field_validator, model_validator,
 )
 
 from chalicelib.core.schema import Schema
@@ -140,6 +140,15 @@ class UpstreamPickerOrder(Schema):
     status: OrderState = Field(validation_alias=AliasChoices("status", "state"))
     picker_id: NonEmpty | None = None
     status_updated_at: UtcDatetime | None = None
+    # Fills a customer the events never named. Lenient: an odd value here is dropped, not the whole answer.
+    customer_id: NonEmpty | None = None
+
+    @field_validator("customer_id", mode="before")
+    @classmethod
+    def _blank_customer_is_none(cls, value):
+        if not isinstance(value, str) or not value.strip() or len(value.strip()) > 128:
+            return None
+        return value
 
 
 # --- runtime configs and experiments -------------------------------------------------------------------

@@ -4,11 +4,14 @@ Events (queue eats_orders_tracking_picker_orders) arrive out of order and more t
 ONE conditional UpdateItem that compares the event's version (`created_at` + status rank) with the stored
 `last_event`, so an older event never overwrites newer state and a replay changes nothing, without a read
 first. An older STATUS_CHANGE still fills its own status_history field (if that field is empty or older):
-history is a record of what happened, not current state.
+history is a record of what happened, not current state. The customer is different: it guards who may see
+the order (and the picker's phone), so the first customer_id ANY event names sticks, whatever the event's
+age (if_not_exists; an older event that changes nothing else fills it with one more conditional update).
 
 Fallback (job picker_orders_updater): orders stuck in a status listed in the experiment for longer than its
 timeout are re-read from eats-picker-orders. They are found through the status -> updated_at index, so the
-job reads the stale orders only, never the whole table.
+job reads the stale orders only, never the whole table. A failed fetch queues the order behind the other
+stale ones (still stale, state untouched), and 3 upstream failures in a row end the run (circuit breaker).
 
 Tracking screen: which texts, buttons and banners the customer sees follows from the order's progress
 (status history and status) and the picker's forwarded phone.
@@ -25,7 +28,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.core import clock
 from chalicelib.core.dynamo import condition_failed
-from chalicelib.core.errors import AppError, NotFound
+from chalicelib.core.errors import AppError, NotFound, UpstreamRejected
 from chalicelib.core.logs import get_logger
 from chalicelib.core.storage import is_live
 
@@ -70,6 +73,7 @@ def _apply_status_change(message: PickerOrderMessage) -> Outcome:
     now = clock.now()
     version = event_version(message.created_at, message.order_status)
     history_field = HISTORY_FIELDS.get(message.order_status)
+    customer = _keep_first_customer(message.customer_id)
     actions = [
         PickerOrder.status.set(message.order_status.value),
         # The doc: picker_id = event.picker_id (an event without a picker clears it).
@@ -78,10 +82,8 @@ def _apply_status_change(message: PickerOrderMessage) -> Outcome:
         PickerOrder.last_event.set(version),
         PickerOrder.updated_at.set(now),
         PickerOrder.expires_at.set(now + _retention()),
+        *customer,
     ]
-    if message.customer_id:
-        # An order's customer never changes: the first one seen stays.
-        actions.append(PickerOrder.customer_id.set(PickerOrder.customer_id | message.customer_id))
     if history_field is not None:
         actions.append(history_field.set(message.created_at))
     try:
@@ -93,19 +95,46 @@ def _apply_status_change(message: PickerOrderMessage) -> Outcome:
     except UpdateError as error:
         if not condition_failed(error):
             raise
-    if history_field is None:
-        return Outcome.STALE
+    if history_field is not None:
+        try:
+            PickerOrder(message.order_nr).update(
+                actions=[history_field.set(message.created_at), *customer],
+                condition=PickerOrder.order_nr.exists()
+                & (history_field.does_not_exist() | (history_field < message.created_at)),
+            )
+            return Outcome.HISTORY_ONLY
+        except UpdateError as error:
+            if not condition_failed(error):
+                raise
+    # Older than the stored state, but its customer still counts: the customer is whoever the order's events
+    # name first, not whoever the newest event names (an older event may be the only one carrying it).
+    if message.customer_id:
+        _fill_customer(message.order_nr, message.customer_id, create=False)
+    return Outcome.STALE
+
+
+def _keep_first_customer(customer_id: str | None) -> list:
+    """The action that stores the order's customer unless one is stored already: it never changes."""
+    return [PickerOrder.customer_id.set(PickerOrder.customer_id | customer_id)] if customer_id else []
+
+
+def _fill_customer(order_nr: str, customer_id: str, *, create: bool) -> bool:
+    """Store the order's customer if none is stored yet, whatever the event's age. `create`: also when the
+    order is not known yet (a phone event first): a stub item that holds only the customer (and a TTL), which
+    the tracking route treats as unknown until a status arrives, and which the status event then completes."""
+    actions = [PickerOrder.customer_id.set(customer_id)]
+    condition = PickerOrder.customer_id.does_not_exist()
+    if create:
+        actions.append(PickerOrder.expires_at.set(PickerOrder.expires_at | (clock.now() + _retention())))
+    else:
+        condition &= PickerOrder.order_nr.exists()
     try:
-        PickerOrder(message.order_nr).update(
-            actions=[history_field.set(message.created_at)],
-            condition=PickerOrder.order_nr.exists()
-            & (history_field.does_not_exist() | (history_field < message.created_at)),
-        )
-        return Outcome.HISTORY_ONLY
+        PickerOrder(order_nr).update(actions=actions, condition=condition)
+        return True
     except UpdateError as error:
         if not condition_failed(error):
             raise
-    return Outcome.STALE
+    return False
 
 
 def _apply_phone(message: PickerOrderMessage) -> Outcome:
@@ -124,11 +153,16 @@ def _apply_phone(message: PickerOrderMessage) -> Outcome:
             ],
             condition=PickerPhone.last_event.does_not_exist() | (PickerPhone.last_event < version),
         )
-        return Outcome.APPLIED
+        outcome = Outcome.APPLIED
     except UpdateError as error:
         if not condition_failed(error):
             raise
-    return Outcome.STALE
+        outcome = Outcome.STALE
+    if message.customer_id:
+        # The phone is shown to the order's customer only: the customer this event names must not be lost,
+        # even when it is the only event naming one.
+        _fill_customer(message.order_nr, message.customer_id, create=True)
+    return outcome
 
 
 # --- fallback refresh ---------------------------------------------------------------------------------
@@ -141,7 +175,14 @@ class RefreshReport:
     unchanged: int = 0  # upstream agrees: only updated_at moved, so the order waits another timeout
     raced: int = 0  # an event changed the order meanwhile: left alone
     failed: int = 0  # upstream error or bad answer: skipped this round
+    pushed_back: int = 0  # failed fetches queued behind the other stale orders (still stale)
     out_of_time: bool = False
+    circuit_open: bool = False  # upstream down: the run stopped after CIRCUIT_BREAKER_FAILURES in a row
+
+
+# Consecutive upstream failures (timeouts, 5xx, unreadable answers) after which a run gives up: the upstream
+# is down, and each further order would only burn the Lambda's time (~4.4 s per order with retries).
+CIRCUIT_BREAKER_FAILURES = 3
 
 
 def stale_timeouts() -> dict[OrderState, int]:
@@ -152,22 +193,32 @@ def stale_timeouts() -> dict[OrderState, int]:
     return timeouts
 
 
-def stale_orders(status: OrderState, timeout_seconds: int, now: dt.datetime) -> Iterable[PickerOrder]:
+def stale_cutoff(timeout_seconds: int, now: dt.datetime) -> dt.datetime:
     # The doc writes `now() - updated_at < timeout`, which would re-read every FRESH order each minute. A
     # fallback for lost events is meant for orders stuck LONGER than the timeout: updated_at < now - timeout.
-    cutoff = now - dt.timedelta(seconds=timeout_seconds)
+    return now - dt.timedelta(seconds=timeout_seconds)
+
+
+def stale_orders(status: OrderState, timeout_seconds: int, now: dt.datetime) -> Iterable[PickerOrder]:
+    """Oldest updated_at first."""
+    cutoff = stale_cutoff(timeout_seconds, now)
     for order in PickerOrder.by_status_updated.query(status.value, PickerOrder.updated_at < cutoff):
         if is_live(order.expires_at):  # TTL deletes late: an expired order is not refreshed back to life
             yield order
 
 
 def refresh_stale_orders(deadline: float | None = None) -> RefreshReport:
-    """Refresh every stale order of the listed statuses; `deadline` is a time.monotonic() to stop at."""
+    """Refresh every stale order of the listed statuses; `deadline` is a time.monotonic() to stop at.
+
+    An order whose fetch fails is pushed back behind the other stale orders (see _push_back), so a few
+    failing orders cannot take every run's time; CIRCUIT_BREAKER_FAILURES failures in a row end the run."""
     report = RefreshReport()
     now = clock.now()
     timeouts = stale_timeouts()
     report.statuses = len(timeouts)
+    failures_in_a_row = 0
     for status, timeout in timeouts.items():
+        cutoff = stale_cutoff(timeout, now)
         for order in stale_orders(status, timeout, now):
             if deadline is not None and time.monotonic() >= deadline:
                 # What is left is still stale: the next run (a minute later) takes it first.
@@ -175,35 +226,62 @@ def refresh_stale_orders(deadline: float | None = None) -> RefreshReport:
                 log.warning_event("picker_orders.refresh_out_of_time", **dataclasses.asdict(report))
                 return report
             report.stale += 1
-            _refresh_one(order, report)
+            upstream_down = _refresh_one(order, cutoff, now, report)
+            failures_in_a_row = failures_in_a_row + 1 if upstream_down else 0
+            if failures_in_a_row >= CIRCUIT_BREAKER_FAILURES:
+                # The orders not reached are still stale; the failed ones wait behind them.
+                report.circuit_open = True
+                log.warning_event("picker_orders.refresh_circuit_open", **dataclasses.asdict(report))
+                return report
     log.event("picker_orders.refresh_done", **dataclasses.asdict(report))
     return report
 
 
-def _refresh_one(order: PickerOrder, report: RefreshReport) -> None:
+def _refresh_one(order: PickerOrder, cutoff: dt.datetime, now: dt.datetime, report: RefreshReport) -> bool:
+    """Returns True when the upstream looked down for this order (counts towards the circuit breaker)."""
     try:
         fresh = upstreams.fetch_order(order.order_nr)
     except AppError as error:
         report.failed += 1
         log.warning_event("picker_orders.refresh_upstream_failed", order_nr=order.order_nr, status=order.status,
                           code=error.code, error=error.message)
-        return
+        _push_back(order, cutoff, now, report)
+        # A definite 4xx (say, an order the upstream does not know) is an answer: the upstream is up.
+        return not isinstance(error, UpstreamRejected)
     try:
         changed = _save_refreshed(order, fresh)
     except UpdateError as error:
         if not condition_failed(error):
             report.failed += 1
             log.error_event("picker_orders.refresh_save_failed", order_nr=order.order_nr, error=repr(error))
-            return
+            return False
         report.raced += 1
         log.event("picker_orders.refresh_raced", order_nr=order.order_nr)
-        return
+        return False
     if changed:
         report.refreshed += 1
     else:
         report.unchanged += 1
     log.event("picker_orders.refreshed", order_nr=order.order_nr, old_status=order.status,
               status=fresh.status.value, changed=changed)
+    return False
+
+
+def _push_back(order: PickerOrder, cutoff: dt.datetime, now: dt.datetime, report: RefreshReport) -> None:
+    """Queue a failed order behind every other stale order of its status, without pretending it was refreshed:
+    status, picker, history and last_event stay; updated_at becomes this run's cutoff. The index query is
+    `updated_at < cutoff`, so this run does not meet the order again (and never fetches it twice), while the
+    next run's cutoff is later: the order is still stale then, after the orders stuck before it and before
+    the ones that got stuck since. refresh_failed_at records the failure."""
+    try:
+        order.update(actions=[PickerOrder.updated_at.set(cutoff), PickerOrder.refresh_failed_at.set(now)],
+                     condition=PickerOrder.last_event == order.last_event)
+        report.pushed_back += 1
+    except UpdateError as error:
+        # An event landed meanwhile (it moved updated_at itself), or DynamoDB failed: the order keeps its
+        # place, as before this fix, and is retried next run.
+        if not condition_failed(error):
+            log.error_event("picker_orders.refresh_push_back_failed", order_nr=order.order_nr, error=repr(error))
 
 
 def _save_refreshed(order: PickerOrder, fresh: UpstreamPickerOrder) -> bool:
@@ -213,7 +291,10 @@ def _save_refreshed(order: PickerOrder, fresh: UpstreamPickerOrder) -> bool:
     changed = (fresh.status.value, fresh.picker_id) != (order.status, order.picker_id)
     # Upstream may lag behind an event we already applied: never step back to an older version.
     apply = changed and version >= order.last_event
-    actions = [PickerOrder.updated_at.set(now)]
+    actions = [PickerOrder.updated_at.set(now), PickerOrder.refresh_failed_at.remove()]
+    if order.customer_id is None:
+        # The upstream knows the customer too: an order whose events named none gets it (first one sticks).
+        actions += _keep_first_customer(fresh.customer_id)
     if apply:
         actions += [
             PickerOrder.status.set(fresh.status.value),
@@ -262,7 +343,8 @@ def _live_order(order_nr: str) -> PickerOrder:
         order = PickerOrder.get(order_nr)
     except DoesNotExist:
         raise NotFound("order not found", code="order_not_found") from None
-    if not is_live(order.expires_at):
+    if order.status is None or not is_live(order.expires_at):
+        # No status yet: a stub that a phone event created to keep the customer; no status event arrived.
         raise NotFound("order not found", code="order_not_found")
     return order
 

@@ -1,10 +1,13 @@
 """GET /eats/v1/eats-orders-tracking/v1/tracking: what the customer sees in each phase of a retail order."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from chalicelib.core import clock
 from chalicelib.core.openapi import build_document
+from chalicelib.picker_orders.models import PickerOrder
 from tests.picker_orders.helpers import (
     BANNER, CALL_PICKER, CALL_PLACE, DEFAULT_PLACE_PHONE, PAYING, at, phone_event, put_config, screen, send,
     status_event, track,
@@ -150,3 +153,61 @@ def test_openapi_lists_the_route_with_its_response_and_the_picker_contact_type()
     assert set(schemas["TrackedOrder"]["required"]) >= {"title", "description", "buttons", "banners"}
     assert schemas["TrackedOrderButtonContactType"]["enum"] == ["courier", "place", "picker"]
     assert "appLink" in schemas["TrackedOrderBanner"]["properties"]
+
+
+# --- the customer named by ANY event sticks (review: an older event's customer_id was dropped) ----------
+
+def test_customer_on_an_older_event_is_kept_and_guards_the_picker_phone(client):
+    # The reviewer's scenario: the newest event names no customer, the older one that does arrives later.
+    clock.freeze(at(2))
+    assert send(client, status_event("o1", "picking", at(0, 30), picker_id="p1", customer_id=None)) == []
+    assert send(client, status_event("o1", "new", at(0), customer_id="alice")) == []  # history-only path
+    assert send(client, phone_event("o1", "p1", "+70001112233", at(60), at(1), customer_id=None)) == []
+    answer = track(client, "o1", "mallory")
+    assert answer.status_code == 404 and "+70001112233" not in str(answer.body)
+    assert screen(client, "o1", "alice")["buttons"][0]["payload"] == {"contact_type": "picker",
+                                                                      "phone": "+70001112233"}
+
+
+@pytest.mark.parametrize("older", [
+    "dispatching",  # no history field: the stale path
+    "picking",  # its history field is newer already: the history write is refused too
+])
+def test_customer_on_a_stale_event_is_kept(client, older):
+    clock.freeze(at(5))
+    send(client, status_event("o1", "picking", at(3), picker_id="p1", customer_id=None),
+         status_event("o1", "confirmed", at(4), picker_id="p1", customer_id=None))
+    assert send(client, status_event("o1", older, at(1), picker_id="p1", customer_id="alice")) == []
+    order = PickerOrder.get("o1")
+    assert (order.status, order.customer_id, order.picking_at) == ("confirmed", "alice", at(3))
+    assert track(client, "o1", "mallory").status_code == 404
+    assert track(client, "o1", "alice").status_code == 200
+
+
+def test_first_customer_sticks_whatever_the_events_age(client):
+    send(client, status_event("o1", "picking", at(5), picker_id="p1", customer_id="alice"))
+    send(client, status_event("o1", "new", at(0), customer_id="mallory"),  # history-only
+         status_event("o1", "dispatching", at(1), customer_id="mallory"),  # stale
+         status_event("o1", "picked_up", at(9), picker_id="p1", customer_id="mallory"),  # applied
+         phone_event("o1", "p1", "+70001112233", at(60), at(6), customer_id="mallory"))
+    assert PickerOrder.get("o1").customer_id == "alice"
+    assert track(client, "o1", "mallory").status_code == 404
+
+
+def test_customer_named_only_by_the_phone_event_is_kept(client):
+    clock.freeze(at(2))
+    send(client, status_event("o1", "picking", at(0), picker_id="p1", customer_id=None),
+         phone_event("o1", "p1", "+70001112233", at(60), at(1), customer_id="alice"))
+    assert track(client, "o1", "mallory").status_code == 404
+    assert screen(client, "o1", "alice")["buttons"][0]["payload"]["phone"] == "+70001112233"
+
+
+def test_phone_event_before_any_status_keeps_its_customer(client):
+    clock.freeze(at(2))
+    send(client, phone_event("o1", "p1", "+70001112233", at(60), at(1), customer_id="alice"))
+    assert track(client, "o1", "alice").status_code == 404  # no status yet: still unknown
+    assert track(client, "o1", "mallory").status_code == 404
+    send(client, status_event("o1", "picking", at(0), picker_id="p1", customer_id=None))
+    assert track(client, "o1", "mallory").status_code == 404
+    assert screen(client, "o1", "alice")["title"] == CALL_PICKER
+    assert PickerOrder.get("o1").expires_at == at(2) + dt.timedelta(days=7)

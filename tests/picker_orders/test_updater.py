@@ -9,8 +9,11 @@ import requests
 from pynamodb.connection.base import Connection
 
 from chalicelib.core import clock, lease
+from chalicelib.core.errors import UpstreamUnavailable
 from chalicelib.picker_orders.models import PickerOrder
-from tests.picker_orders.helpers import CALL_PICKER, CALL_PLACE, PAYING, at, phone_event, put_config, run_job, screen, send, status_event
+from tests.picker_orders.helpers import (
+    CALL_PICKER, CALL_PLACE, PAYING, at, phone_event, put_config, run_job, screen, send, status_event, track,
+)
 
 UPSTREAM = "eats_picker_orders"
 TIMEOUTS = "eats_orders_tracking_picker_statuses_timeout"
@@ -243,3 +246,128 @@ def test_timeouts_experiment_is_validated(client, value):
                              body=json.dumps({"value": value}))
     assert answer.status_code == 400
     assert answer.json_body["code"] == "invalid_config_value"
+
+
+# --- a customer the events never named comes from the upstream ---------------------------------------------
+
+def test_refresh_fills_a_missing_customer_and_keeps_an_existing_one(client, sim):
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
+    clock.freeze(at(0))
+    send(client, status_event("o1", "picking", at(0), picker_id="p1", customer_id=None),
+         status_event("o2", "picking", at(0), picker_id="p1", customer_id="bob"))
+    sim.order("o1", status="picking", picker_id="p1", customer_id="alice", status_updated_at=at(0).isoformat())
+    sim.order("o2", status="picking", picker_id="p1", customer_id="alice", status_updated_at=at(0).isoformat())
+    clock.freeze(at(10))
+    run_job(client)
+    assert (PickerOrder.get("o1").customer_id, PickerOrder.get("o2").customer_id) == ("alice", "bob")
+    assert track(client, "o1", "mallory").status_code == 404
+
+
+# --- failing orders do not starve the others; a down upstream does not burn the run ---------------------
+
+class Fetches:
+    """upstreams.fetch_order, recorded (one entry per fetch, retries inside it not counted), with per-order
+    failures and a fake monotonic clock that a failing fetch advances like a timed-out upstream does."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.asked: list[str] = []
+        self.failing: set[str] = set()
+        self.monotonic = 1000.0
+        self.failure_seconds = 0.0
+
+    def __call__(self, order_nr: str):
+        self.asked.append(order_nr)
+        if order_nr in self.failing:
+            self.monotonic += self.failure_seconds
+            raise UpstreamUnavailable("eats_picker_orders timed out")
+        return self.real(order_nr)
+
+    def take(self) -> list[str]:
+        asked, self.asked = self.asked, []
+        return asked
+
+
+@pytest.fixture
+def fetches(monkeypatch):
+    from chalicelib.picker_orders import service, upstreams
+
+    recorder = Fetches(upstreams.fetch_order)
+    monkeypatch.setattr(upstreams, "fetch_order", recorder)
+    monkeypatch.setattr(service.time, "monotonic", lambda: recorder.monotonic)
+    return recorder
+
+
+def test_upstream_down_stops_the_run_after_three_failures(client, sim, fetches, app_logs):
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
+    for i in range(6):
+        order_at(client, f"o{i}", "picking", i * 0.1)
+    sim.fault(mode="error", status=500)
+    clock.freeze(at(10))
+    assert run_job(client) is None
+    assert fetches.take() == ["o0", "o1", "o2"]
+    [opened] = app_logs.events("picker_orders.refresh_circuit_open")
+    assert (opened["failed"], opened["circuit_open"]) == (3, True)
+    assert all(PickerOrder.get(f"o{i}").status == "picking" for i in range(6))
+
+
+def test_failed_order_is_retried_after_the_other_stale_orders_and_is_not_marked_refreshed(client, sim, fetches):
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
+    for i, name in enumerate("abcd"):
+        order_at(client, name, "picking", i * 0.1)
+        sim.order(name, status="paid", picker_id="p1", status_updated_at=at(9).isoformat())
+    before = PickerOrder.get("a")
+    sim.fault(mode="error", status=500)
+    clock.freeze(at(10))
+    run_job(client)
+    assert fetches.take() == ["a", "b", "c"]
+    after = PickerOrder.get("a")
+    # Not refreshed: state, history and version are untouched; only its place in the queue moved.
+    assert (after.status, after.picker_id, after.picking_at, after.paid_at, after.last_event, after.expires_at) == (
+        before.status, before.picker_id, before.picking_at, None, before.last_event, before.expires_at)
+    assert after.refresh_failed_at == at(10)
+
+    sim.fault(mode="ok")
+    clock.freeze(at(11))
+    run_job(client)
+    assert fetches.take() == ["d", "a", "b", "c"]  # still stale, behind the order not tried yet
+    assert all(PickerOrder.get(name).status == "paid" for name in "abcd")
+    assert PickerOrder.get("a").refresh_failed_at is None
+
+
+def test_an_order_whose_fetch_keeps_timing_out_does_not_starve_the_others(client, sim, fetches):
+    from chalicelib.picker_orders import service
+
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
+    for i, name in enumerate(["A", "B", "C"]):
+        order_at(client, name, "picking", i * 0.1)
+        sim.order(name, status="paid", picker_id="p1", status_updated_at=at(9).isoformat())
+    fetches.failing = {"A"}
+    fetches.failure_seconds = 4.4  # connect + read timeouts, retried
+    for minute in (10, 11):  # two runs, each with less time left than A's timeout takes
+        clock.freeze(at(minute))
+        service.refresh_stale_orders(deadline=fetches.monotonic + 4.0)
+    assert PickerOrder.get("B").status == PickerOrder.get("C").status == "paid"
+    assert fetches.take() == ["A", "B", "C", "A"]
+    order = PickerOrder.get("A")
+    assert (order.status, order.paid_at) == ("picking", None)
+    clock.freeze(at(12))
+    service.refresh_stale_orders(deadline=fetches.monotonic + 4.0)
+    assert fetches.take() == ["A"]  # never given up on
+
+
+def test_only_failures_in_a_row_open_the_circuit(client, sim, fetches):
+    from chalicelib.picker_orders import service
+
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
+    names = [f"o{i}" for i in range(7)]
+    for i, name in enumerate(names):
+        order_at(client, name, "picking", i * 0.1)
+        sim.order(name, status="paid", picker_id="p1", status_updated_at=at(9).isoformat())
+    fetches.failing = {"o0", "o1", "o3", "o4"}
+    sim.order("o5", gone=True)  # the upstream answers 404: it is up, whatever this order is
+    sim.order("o6", gone=True)
+    clock.freeze(at(10))
+    report = service.refresh_stale_orders()
+    assert fetches.take() == names
+    assert (report.failed, report.refreshed, report.pushed_back, report.circuit_open) == (6, 1, 6, False)
