@@ -25,9 +25,10 @@ def create_order(call: Call) -> CreateOrderOut:
 
 
 @route(bp, "/codedispatch/order/assign", method="POST", kind=DRIVER, body=AssignOrderIn, response=AssignOrderOut,
-       errors=(404, 409, 503))
+       errors=(404, 409, 429, 503))
 def assign_order(call: Call) -> AssignOrderOut:
-    """The driver typed an order's code: the order goes to this driver's processing."""
+    """The driver typed an order's code: the order goes to this driver's processing (a new attempt after an
+    error); too many wrong codes in the area -> 429 too_many_attempts."""
     assignment = service.assign_order(call.identity, call.body.code, call.body.area_id)
     return AssignOrderOut(order_id=assignment.order_id, status=assignment.status)
 

@@ -5,10 +5,14 @@
   assignment stays the one record of the order while a code can never be live twice in an area; it is also
   the index a typed code is looked up by. Both carry the same `expires_at` (TTL). DynamoDB deletes late, so
   reads filter `expires_at > now` and writes accept an expired item as free.
+- wrong_codes: per driver (park and profile, apart), per area, per fixed time window: how many codes the
+  driver typed that lead to no order (the brute-force guard). Expires through TTL at the window's end.
 """
 from __future__ import annotations
 
-from pynamodb.attributes import ListAttribute, MapAttribute, TTLAttribute, UnicodeAttribute
+import json
+
+from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 
 from chalicelib.core.storage import EpochSeconds, Table, TableMeta
 
@@ -21,6 +25,7 @@ class Change(MapAttribute):
     from_status = UnicodeAttribute(null=True)
     to_status = UnicodeAttribute()
     error_code = UnicodeAttribute(null=True)
+    attempt = NumberAttribute(null=True)  # the assignment attempt this move belongs to (absent: 1)
 
 
 class Assignment(Table):
@@ -35,6 +40,11 @@ class Assignment(Table):
     driver_profile_id = UnicodeAttribute(null=True)
     status = UnicodeAttribute()
     error_code = UnicodeAttribute(null=True)
+    # 1 for the first driver's attempt; an attempt that ended in error is never reused: the next driver to
+    # type the code opens attempt + 1 on this item (service docstring). Absent in items written before: 1.
+    attempt = NumberAttribute(null=True)
+    # When the current attempt's processing message was last sent successfully (absent: not yet).
+    processing_sent_at = EpochSeconds(null=True)
     created_at = EpochSeconds()
     updated_at = EpochSeconds()
     changes = ListAttribute(of=Change, default=list)
@@ -55,3 +65,17 @@ class AreaCode(Table):
 
 def area_code_key(area_id: str, code: str) -> str:
     return f"{area_id}#{code}"
+
+
+class WrongCodes(Table):
+    class Meta(TableMeta):
+        table_name = "codedispatch_wrong_codes"
+
+    # wrong_codes_key(...): area, park, profile and window index, JSON-encoded so no two tuples share a key.
+    counter_key = UnicodeAttribute(hash_key=True)
+    count = NumberAttribute(default=0)
+    expires_at = TTLAttribute()
+
+
+def wrong_codes_key(area_id: str, park_id: str, driver_profile_id: str, window: int) -> str:
+    return json.dumps([area_id, park_id, driver_profile_id, window], separators=(",", ":"), ensure_ascii=False)

@@ -5,7 +5,7 @@ Configuration lives in one place (design doc 004, item 5): four names, each type
 - `CODE_DISPATCH_ZONES_SETTINGS`: per area; the former CODE_DISPATCH_QUEUE_ZONES, CODE_DISPATCH_SETTINGS,
   CODE_DISPATCH_INSTRUCTIONS, CODE_DISPATCH_ORDER_EXPIRE_TIME and CODE_DISPATCH_DRIVER_DUE_OFFSET merged.
 - `CODE_DISPATCH_GENERATOR_SETTINGS`: code length and alphabet, for generating AND for validating what a
-  driver types.
+  driver types, and the brute-force limit on typed codes (wrong codes per driver, area and window).
 - `CODE_DISPATCH_PROCESSING_ENABLED`: the parts tied to order processing (assign, status, drivers-lookup).
 Defaults are safe for production: the feature is off and no area is enabled. The local stack's demo values
 are in local/demo_configs/codedispatch.json.
@@ -46,9 +46,11 @@ DRIVER_NOT_FOUND_IN_TRACKER = "driver_not_found_in_tracker"
 
 # error_code -> what the driver app (Taximeter) shows.
 ERROR_MESSAGES: dict[str, str] = {
-    DRIVER_NOT_FOUND_IN_TRACKER: "Не удалось определить ваше местоположение. Проверьте GPS и введите код снова.",
+    # Typing the code again starts a new assignment attempt (service docstring): this advice works.
+    DRIVER_NOT_FOUND_IN_TRACKER:
+        "Не удалось определить ваше местоположение. Включите GPS и введите код заказа ещё раз.",
 }
-UNKNOWN_ERROR_MESSAGE = "Не удалось назначить заказ. Обратитесь в службу поддержки."
+UNKNOWN_ERROR_MESSAGE = "Не удалось назначить заказ. Введите код заказа ещё раз или обратитесь в службу поддержки."
 
 
 # --- routes -----------------------------------------------------------------------------------------
@@ -120,6 +122,8 @@ class OrderProcessingMessage(Schema):
     driver_id: NonEmpty
     park_db_id: NonEmpty
     driver_profile_id: NonEmpty
+    # The assignment attempt this push is for (a new one after an attempt ended in error).
+    attempt: Annotated[int, Field(ge=1)] = 1
 
 
 # --- runtime configs --------------------------------------------------------------------------------
@@ -142,6 +146,10 @@ class GeneratorSettings(Schema):
     alphabet: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{2,64}$")] = "0123456789"
     # Collisions with live codes of the area are retried with a new code this many times in all.
     max_attempts: Annotated[int, Field(ge=1, le=50)] = 10
+    # Brute-force guard: after this many wrong codes typed by one driver in one area within one window,
+    # order/assign answers 429 too_many_attempts (to every code) until the window ends.
+    max_wrong_codes: Annotated[int, Field(ge=1, le=1000)] = 10
+    wrong_codes_window_seconds: Annotated[int, Field(ge=10, le=24 * 3600)] = 600
 
     @field_validator("alphabet")
     @classmethod
@@ -170,7 +178,8 @@ ZONES_SETTINGS = config.define(
 )
 GENERATOR_SETTINGS = config.define(
     "CODE_DISPATCH_GENERATOR_SETTINGS", GeneratorSettings, GeneratorSettings(),
-    "Order code length and alphabet (generation and validation of typed codes), and collision attempts.",
+    "Order code length and alphabet (generation and validation of typed codes), collision attempts, and the "
+    "limit of wrong codes a driver may type in an area per window.",
 )
 PROCESSING_ENABLED = config.define(
     "CODE_DISPATCH_PROCESSING_ENABLED", bool, False,

@@ -29,7 +29,7 @@ def test_driver_typing_the_code_gets_the_order_and_processing_is_pushed(cd):
     assert [(c.who, c.from_status, c.to_status) for c in stored.changes] == [
         ("order_create", None, "pending"), ("driver:park1_driver-a", "pending", "processing")]
     assert processing_messages() == [{"order_id": "order-1", "area_id": AREA, "driver_id": "park1_driver-a",
-                                      "park_db_id": "park1", "driver_profile_id": "driver-a"}]
+                                      "park_db_id": "park1", "driver_profile_id": "driver-a", "attempt": 1}]
 
 
 def test_typed_code_with_spaces_around_is_accepted(cd):
@@ -182,3 +182,28 @@ def test_disabled_area_is_409(cd):
     enable(zones={AREA: {**ZONE, "enabled": False}})
     answer = assign(cd, code)
     assert (answer.status_code, answer.json_body["code"]) == (409, "area_disabled")
+
+
+# Review finding 3: park "a_b" + profile "c" and park "a" + profile "b_c" join to the same "a_b_c".
+COLLIDING_A = {"X-YaTaxi-Park-Id": "a_b", "X-YaTaxi-Driver-Profile-Id": "c"}
+COLLIDING_B = {"X-YaTaxi-Park-Id": "a", "X-YaTaxi-Driver-Profile-Id": "b_c"}
+
+
+def test_drivers_whose_joined_ids_collide_are_different_drivers(cd):
+    code = created_code(cd, "order-1")
+    assert post(cd, "/codedispatch/order/assign", {"code": code, "area_id": AREA}, COLLIDING_A).status_code == 200
+    processing_messages()
+    answer = post(cd, "/codedispatch/order/assign", {"code": code, "area_id": AREA}, COLLIDING_B)
+    assert (answer.status_code, answer.json_body["code"]) == (409, "order_already_taken")
+    assert processing_messages() == []
+    stored = Assignment.get("order-1")
+    assert (stored.park_db_id, stored.driver_profile_id) == ("a_b", "c")
+
+
+def test_status_of_a_colliding_driver_is_not_found(cd):
+    code = created_code(cd, "order-1")
+    post(cd, "/codedispatch/order/assign", {"code": code, "area_id": AREA}, COLLIDING_A)
+    mine = cd.http.get("/codedispatch/assignment/status?order_id=order-1", headers=COLLIDING_A)
+    assert mine.status_code == 200
+    other = cd.http.get("/codedispatch/assignment/status?order_id=order-1", headers=COLLIDING_B)
+    assert (other.status_code, other.json_body["code"]) == (404, "assignment_not_found")

@@ -1,4 +1,5 @@
-"""Codedispatch on the deployed local stack: create -> assign -> drivers-lookup -> assigned | error.
+"""Codedispatch on the deployed local stack: create -> assign -> drivers-lookup -> assigned | error, a new
+attempt after an error, and the wrong-code limit.
 
 Drives the real API (through the :8000 forwarder), the real tables and the processing queue in the
 emulator, and the tracker in the upstream simulator.
@@ -13,6 +14,7 @@ import requests
 
 AREA = "zenit"
 PROCESSING_QUEUE = "codedispatch_order_processing"
+MAX_WRONG_CODES = 3
 ZONES = {AREA: {"enabled": True, "instructions": "Назовите водителю код заказа у выхода со стадиона",
                 "order_expire_seconds": 1800, "driver_due_offset_seconds": 300}}
 
@@ -21,7 +23,9 @@ ZONES = {AREA: {"enabled": True, "instructions": "Назовите водите�
 def feature_on(stack):
     stack.put_config("code_dispatch", {"enabled": True})
     stack.put_config("CODE_DISPATCH_PROCESSING_ENABLED", True)
-    stack.put_config("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 6, "alphabet": "0123456789", "max_attempts": 10})
+    stack.put_config("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 6, "alphabet": "0123456789", "max_attempts": 10,
+                                                          "max_wrong_codes": MAX_WRONG_CODES,
+                                                          "wrong_codes_window_seconds": 600})
     stack.put_config("CODE_DISPATCH_ZONES_SETTINGS", ZONES)
     time.sleep(1.5)  # CONFIG_CACHE_SECONDS is 1 in the local stage: warm Lambdas re-read after it
     return stack
@@ -58,14 +62,14 @@ def lookup(stack, order_id: str) -> requests.Response:
     return stack.post("/codedispatch/drivers-lookup", {"order_id": order_id})
 
 
-def processing_message(stack, order_id: str) -> dict | None:
-    """Find (and delete) this order's processing push; others' messages come back after 1 s."""
+def processing_message(stack, order_id: str, attempt: int = 1) -> dict | None:
+    """Find (and delete) this order's processing push of `attempt`; others' messages come back after 1 s."""
     sqs, url = stack.client("sqs"), stack.queue_url(PROCESSING_QUEUE)
     got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=1,
                               WaitTimeSeconds=1).get("Messages", [])
     for message in got:
         body = json.loads(message["Body"])
-        if body.get("order_id") == order_id:
+        if body.get("order_id") == order_id and body.get("attempt") == attempt:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             return body
     return None
@@ -97,7 +101,7 @@ def test_from_create_to_assigned(feature_on):
     pushed = stack.wait_until(lambda: processing_message(stack, order_id), timeout=20,
                               what="the processing push in codedispatch_order_processing")
     assert pushed == {"order_id": order_id, "area_id": AREA, "driver_id": first.driver_id,
-                      "park_db_id": first.park, "driver_profile_id": first.profile}
+                      "park_db_id": first.park, "driver_profile_id": first.profile, "attempt": 1}
     assert first.assign(code).status_code == 200  # the same driver again: fine
     taken = second.assign(code)
     assert (taken.status_code, taken.json()["code"]) == (409, "order_already_taken")
@@ -130,7 +134,24 @@ def test_driver_missing_from_the_tracker_ends_in_error(feature_on):
     assert polled["status"] == "error" and polled["error_code"] == "driver_not_found_in_tracker"
     assert polled["error_message"]
     assert stored(stack, order_id)["status"] == "error"
-    assert Driver(stack).assign(code).status_code == 409  # error is final: the code stays taken
+    assert lookup(stack, order_id).json()["code"] == "driver_not_found_in_tracker"  # final for this attempt
+
+    # Typing the code again starts a new attempt: here another driver, whom the tracker knows.
+    other = Driver(stack)
+    retyped = other.assign(code)
+    assert retyped.status_code == 200, retyped.text
+    assert retyped.json() == {"order_id": order_id, "status": "processing"}
+    pushed = stack.wait_until(lambda: processing_message(stack, order_id, attempt=2), timeout=20,
+                              what="the new attempt's processing push")
+    assert pushed["driver_id"] == other.driver_id
+    assert ghost.status(order_id).status_code == 404  # no longer the ghost's
+    found = lookup(stack, order_id)
+    assert found.status_code == 200, found.text
+    assert found.json()["driver"]["driver_id"] == other.driver_id
+    assert other.status(order_id).json() == {"order_id": order_id, "status": "assigned"}
+    # create, lookup x2 (one per attempt): pending, processing, error; pending, processing, assigned
+    assert stored(stack, order_id) == {"status": "assigned", "driver_id": other.driver_id, "error_code": None,
+                                       "changes": 6}
 
 
 def test_tracker_down_is_503_without_a_state_change(feature_on):
@@ -162,3 +183,18 @@ def test_bad_input_and_unknown_codes(feature_on):
     assert (off.status_code, off.json()["code"]) == (409, "area_disabled")
     unknown = lookup(stack, stack.unique("order"))
     assert (unknown.status_code, unknown.json()["code"]) == (404, "assignment_not_found")
+
+
+def test_too_many_wrong_codes_is_429_for_every_code(feature_on):
+    stack = feature_on
+    order_id = stack.unique("order")
+    code = create(stack, order_id)
+    wrong = "000000" if code != "000000" else "111111"
+    guesser = Driver(stack)
+    for _ in range(MAX_WRONG_CODES):
+        answer = guesser.assign(wrong)
+        assert (answer.status_code, answer.json()["code"]) == (404, "code_not_found")
+    refused = guesser.assign(code)  # even the right code: the answer must not tell right from wrong
+    assert (refused.status_code, refused.json()["code"]) == (429, "too_many_attempts")
+    assert stored(stack, order_id)["status"] == "pending"
+    assert Driver(stack).assign(code).status_code == 200  # another driver is not limited
