@@ -61,7 +61,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from chalicelib.core import clock, queues
 from chalicelib.core.api import DriverIdentity
 from chalicelib.core.dynamo import condition_failed, transaction
-from chalicelib.core.errors import AppError, BadRequest, Conflict, NotFound, UpstreamUnavailable
+from chalicelib.core.errors import AppError, BadRequest, Conflict, NotFound, UpstreamUnavailable, describe
 from chalicelib.core.logs import get_logger
 
 from . import codes, upstreams
@@ -324,7 +324,7 @@ def _push_processing(assignment: Assignment) -> None:
         queues.send(ORDER_PROCESSING_QUEUE, message)
     except (BotoCoreError, ClientError) as error:
         # The assignment stays processing for this driver, unsent: the driver's retry or status poll sends.
-        log.error_event("codedispatch.processing_push_failed", order_id=assignment.order_id, error=repr(error))
+        log.error_event("codedispatch.processing_push_failed", order_id=assignment.order_id, error=describe(error))
         raise UpstreamUnavailable("order processing could not be started, try again",
                                   code="processing_unavailable") from None
     now = clock.now()
@@ -338,7 +338,7 @@ def _push_processing(assignment: Assignment) -> None:
         # a later poll sends it once more (SQS is at-least-once anyway).
         if not condition_failed(error):
             log.warning_event("codedispatch.processing_sent_not_recorded", order_id=assignment.order_id,
-                              error=repr(error))
+                              error=describe(error))
 
 
 # --- brute-force guard ------------------------------------------------------------------------------
@@ -379,7 +379,7 @@ def _give_back_try(counter: WrongCodes) -> None:
     try:
         counter.update(actions=[WrongCodes.count.add(-1)])
     except UpdateError as error:  # the driver only loses one try of the window
-        log.warning_event("codedispatch.try_not_given_back", error=repr(error))
+        log.warning_event("codedispatch.try_not_given_back", error=describe(error))
 
 
 def assign_order(driver: DriverIdentity, typed_code: str, area_id: str) -> Assignment:

@@ -28,7 +28,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.core import clock
 from chalicelib.core.dynamo import condition_failed
-from chalicelib.core.errors import AppError, NotFound, UpstreamRejected
+from chalicelib.core.errors import AppError, NotFound, UpstreamRejected, describe
 from chalicelib.core.logs import get_logger
 from chalicelib.core.storage import is_live
 
@@ -253,7 +253,7 @@ def _refresh_one(order: PickerOrder, cutoff: dt.datetime, now: dt.datetime, repo
     except UpdateError as error:
         if not condition_failed(error):
             report.failed += 1
-            log.error_event("picker_orders.refresh_save_failed", order_nr=order.order_nr, error=repr(error))
+            log.error_event("picker_orders.refresh_save_failed", order_nr=order.order_nr, error=describe(error))
             return False
         report.raced += 1
         log.event("picker_orders.refresh_raced", order_nr=order.order_nr)
@@ -281,7 +281,7 @@ def _push_back(order: PickerOrder, cutoff: dt.datetime, now: dt.datetime, report
         # An event landed meanwhile (it moved updated_at itself), or DynamoDB failed: the order keeps its
         # place, as before this fix, and is retried next run.
         if not condition_failed(error):
-            log.error_event("picker_orders.refresh_push_back_failed", order_nr=order.order_nr, error=repr(error))
+            log.error_event("picker_orders.refresh_push_back_failed", order_nr=order.order_nr, error=describe(error))
 
 
 def _save_refreshed(order: PickerOrder, fresh: UpstreamPickerOrder) -> bool:

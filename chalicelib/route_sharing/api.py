@@ -28,21 +28,21 @@ def corp_info(call: Call) -> CorpInfoOut:
 
 
 @route(bp, "/order-route-sharing/v1/cargo_claims", method="POST", kind=INTERNAL, body=CargoClaimIn,
-       response=CargoClaimOut)
+       response=CargoClaimOut, errors=(409,))
 def register_cargo_claim(call: Call) -> CargoClaimOut:
     """Register a cargo claim for its recipients; the same claim always gets the same key."""
     return CargoClaimOut(claim_id=call.body.claim_id, sharing_key=service.register_cargo_claim(call.body))
 
 
 @route(bp, "/4.0/sharedroute/info", kind=PUBLIC, query=SharedRouteQuery, response=SharedRouteInfo,
-       errors=(404, 503))
+       errors=(404, 502, 503))
 def shared_route_info(call: Call) -> dict:
     """The shared order for its recipient: the protocol's sharedroute plus screen texts, flags, seller."""
     return service.shared_route_info(call.query.key)
 
 
 @route(bp, "/4.0/sharedroute/track", kind=PUBLIC, query=SharedRouteQuery, response=SharedRouteTrack,
-       errors=(404, 503))
+       errors=(404, 502, 503))
 def shared_route_track(call: Call) -> dict:
     """The courier's track for a live key (the protocol's sharedroutetrack)."""
     return service.shared_route_track(call.query.key)

@@ -185,7 +185,7 @@ def save_keys(messages: Sequence[SaveKeyMessage]) -> list[SaveOutcome]:
             first = outcomes[first_of_order[message.order_id]]
             outcomes[index] = SaveOutcome.FAILED if first is SaveOutcome.FAILED else SaveOutcome.ALREADY_SAVED
         if outcomes[index] is SaveOutcome.SAVED:
-            log.event("route_sharing.key_saved", order_id=message.order_id, phones=len(message.phone_ids))
+            log.event("route_sharing.key_saved", order_id=message.order_id, recipients=len(message.phone_ids))
     return outcomes  # type: ignore[return-value]
 
 
@@ -196,6 +196,11 @@ def register_cargo_claim(claim: CargoClaimIn) -> str:
         phone_ids=claim.phone_ids, corp_client_id=claim.corp_client_id, created_at=clock.now(),
     )
     outcome, sharing_key = _save_alone(_plan(message))
+    if outcome is SaveOutcome.ALREADY_SAVED:
+        order = _get_order(message.order_id)
+        if order is not None and order.expires_at is not None and order.expires_at <= clock.now():
+            # Its recipients no longer see it; handing back the dead key would look like success.
+            raise Conflict("the claim was shared before and its sharing has ended", code="cargo_claim_expired")
     log.event("route_sharing.cargo_claim_registered", claim_id=claim.claim_id, outcome=outcome.value)
     return sharing_key
 

@@ -137,3 +137,16 @@ def test_tariff_classes_follow_the_runtime_config(client):
     clock.freeze(T0)
     assert len(keys_of(client, "phone-b")) == 1
     assert SharedOrder.count() == 1
+
+
+def test_re_registering_a_claim_whose_sharing_ended_is_a_clear_409(client):
+    headers = {"Content-Type": "application/json"}
+    body = '{"claim_id": "claim-1", "phone_ids": ["phone-b"]}'
+    clock.freeze(T0)
+    first = client.http.post("/order-route-sharing/v1/cargo_claims", headers=headers, body=body)
+    assert first.status_code == 200
+    assert client.http.post("/order-route-sharing/v1/cargo_claims", headers=headers, body=body).json_body == \
+        first.json_body
+    clock.freeze(T0 + dt.timedelta(days=7, seconds=1))
+    late = client.http.post("/order-route-sharing/v1/cargo_claims", headers=headers, body=body)
+    assert late.status_code == 409 and late.json_body["code"] == "cargo_claim_expired"
