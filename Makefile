@@ -51,7 +51,7 @@ package: $(VENV)/.installed
 		--stage $(STAGE) --merge-template build/$(STAGE)/resources.json build/$(STAGE)/package
 
 bench: $(VENV)/.installed
-	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf build local/.state .pytest_cache

@@ -5,20 +5,11 @@ Runs from the repo root: `.venv/bin/python bench/codedispatch.py`. Bounded: each
 """
 from __future__ import annotations
 
-import os
-import pathlib
-import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-    os.environ.pop(_name, None)
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-    "APP_STAGE": "test", "CONFIG_CACHE_SECONDS": "60", "LOG_LEVEL": "ERROR",
-})
+from _env import prepare  # noqa: E402
+
+ROOT = prepare(CONFIG_CACHE_SECONDS="60", LOG_LEVEL="ERROR")
 
 from moto import mock_aws  # noqa: E402
 

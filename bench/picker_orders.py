@@ -14,22 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import pathlib
 import random
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-    os.environ.pop(_name, None)
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-    # As in a warm Lambda: configs are cached, not read per event.
-    "APP_STAGE": "bench", "CONFIG_CACHE_SECONDS": "300", "LOG_LEVEL": "WARNING",
-})
+# As in a warm Lambda: configs are cached, not read per event.
+from _env import prepare  # noqa: E402
+
+ROOT = prepare()
 
 from chalice.test import Client  # noqa: E402
 from moto import mock_aws  # noqa: E402

@@ -14,14 +14,11 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
-import os
-import pathlib
 import statistics
-import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _env import prepare  # noqa: E402
+
 
 import logging  # noqa: E402
 import warnings  # noqa: E402
@@ -34,13 +31,7 @@ warnings.filterwarnings("ignore", message="IAMAuthorizer is not a supported in l
 SERVER = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 SERVER.start()
 ENDPOINT = f"http://127.0.0.1:{SERVER._server.server_port}"
-for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-    os.environ.pop(_name, None)
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": ENDPOINT,  # before the app: PynamoDB reads it at import
-    "APP_STAGE": "bench", "CONFIG_CACHE_SECONDS": "300", "LOG_LEVEL": "WARNING",
-})
+ROOT = prepare(endpoint_url=ENDPOINT)  # before the app: PynamoDB reads it at import
 
 import botocore.client  # noqa: E402
 from chalice import Chalice  # noqa: E402
