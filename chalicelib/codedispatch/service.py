@@ -256,6 +256,17 @@ def _move(assignment: Assignment, to: Status, who: str, *, error_code: str | Non
             Assignment.driver_profile_id == assignment.driver_profile_id)
     if error_code is not None:
         actions.append(Assignment.error_code.set(error_code))
+    if not _update_or_reread(assignment, actions, condition,
+                             NotFound("the order has no code dispatch assignment", code="assignment_not_found")):
+        return False
+    log.event("codedispatch.assignment_moved", order_id=assignment.order_id, from_status=current.value,
+              to_status=to.value, who=who, error_code=error_code, attempt=_attempt(assignment))
+    return True
+
+
+def _update_or_reread(assignment: Assignment, actions: list, condition, gone: NotFound) -> bool:
+    """Apply a conditional update. When its condition fails (a racing writer won), re-read the assignment so
+    the caller sees what won, and return False; `gone` is raised if TTL swept the item meanwhile."""
     try:
         assignment.update(actions=actions, condition=condition)
     except UpdateError as error:
@@ -263,11 +274,9 @@ def _move(assignment: Assignment, to: Status, who: str, *, error_code: str | Non
             raise
         try:
             assignment.refresh(consistent_read=True)
-        except DoesNotExist:  # swept by TTL meanwhile
-            raise NotFound("the order has no code dispatch assignment", code="assignment_not_found") from None
+        except DoesNotExist:
+            raise gone from None
         return False
-    log.event("codedispatch.assignment_moved", order_id=assignment.order_id, from_status=current.value,
-              to_status=to.value, who=who, error_code=error_code, attempt=_attempt(assignment))
     return True
 
 
@@ -296,15 +305,7 @@ def _restart(assignment: Assignment, driver: DriverIdentity, who: str) -> bool:
         Assignment.changes.set(Assignment.changes.append(new_attempt)),
     ]
     condition = (Assignment.status == Status.ERROR.value) & _same_attempt(assignment) & (Assignment.expires_at > now)
-    try:
-        assignment.update(actions=actions, condition=condition)
-    except UpdateError as error:
-        if not condition_failed(error):
-            raise
-        try:
-            assignment.refresh(consistent_read=True)
-        except DoesNotExist:
-            raise NotFound("no order with this code", code="code_not_found") from None
+    if not _update_or_reread(assignment, actions, condition, NotFound("no order with this code", code="code_not_found")):
         return False
     log.event("codedispatch.attempt_started", order_id=assignment.order_id, attempt=attempt, who=who,
               after_error=assignment.changes[-3].error_code if len(assignment.changes) >= 3 else None)

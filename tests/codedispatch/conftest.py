@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 
 import pytest
 
@@ -86,7 +87,6 @@ def processing_messages() -> list[dict]:
 
 def read_together(monkeypatch, service, threads: int) -> None:
     """Make `threads` callers each read the assignment BEFORE any of them writes (a real race)."""
-    import threading
 
     real, barrier, seen = service._live_assignment, threading.Barrier(threads), threading.local()
 
@@ -101,11 +101,31 @@ def read_together(monkeypatch, service, threads: int) -> None:
     atomic_moto_writes(monkeypatch)
 
 
+def race(drivers: list, assign_order) -> tuple[list, list[str]]:
+    """Every driver calls `assign_order(identity)` in its own thread; returns (winners, losers' error codes)."""
+    from chalicelib.core.errors import Conflict
+
+    won, lost = [], []
+
+    def run(identity):
+        try:
+            assign_order(identity)
+            won.append(identity)
+        except Conflict as error:
+            lost.append(error.code)
+
+    threads = [threading.Thread(target=run, args=(identity,)) for identity in drivers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return won, lost
+
+
 def atomic_moto_writes(monkeypatch) -> None:
     """moto checks a write's condition and applies it without a lock, so two threads can both pass the
     check; DynamoDB applies each conditional write atomically. Give moto that guarantee (one write at a
     time) so a thread race tests OUR conditions, not moto's missing lock."""
-    import threading
 
     from moto.dynamodb.models import DynamoDBBackend
 

@@ -1,7 +1,6 @@
 """POST /codedispatch/order/assign: the first driver to type a code gets the order; races have one winner."""
 from __future__ import annotations
 
-import threading
 
 import pytest
 from botocore.exceptions import ClientError
@@ -10,9 +9,8 @@ from chalicelib.codedispatch import service
 from chalicelib.codedispatch.models import Assignment
 from chalicelib.core import clock, queues
 from chalicelib.core.api import DriverIdentity
-from chalicelib.core.errors import Conflict
 from tests.codedispatch.conftest import (
-    AREA, ZONE, assign, created_code, driver, enable, post, processing_messages, read_together, set_configs,
+    AREA, ZONE, assign, created_code, driver, enable, post, processing_messages, race, read_together, set_configs,
 )
 
 
@@ -127,21 +125,9 @@ def test_two_drivers_racing_for_one_code_one_wins(cd, monkeypatch):
 def test_two_drivers_in_threads_exactly_one_wins(cd, monkeypatch):
     code = created_code(cd, "order-1")
     drivers = [DriverIdentity("park1", f"driver-{i}") for i in range(6)]
-    won, lost = [], []
     read_together(monkeypatch, service, len(drivers))  # all six read "pending", then all write
-
-    def run(identity):
-        try:
-            service.assign_order(identity, code, AREA)
-            won.append(identity.driver_id)
-        except Conflict as error:
-            lost.append(error.code)
-
-    threads = [threading.Thread(target=run, args=(d,)) for d in drivers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    winners, lost = race(drivers, lambda identity: service.assign_order(identity, code, AREA))
+    won = [identity.driver_id for identity in winners]
     assert len(won) == 1 and lost == ["order_already_taken"] * 5
     assert Assignment.get("order-1").driver_id == won[0]
     assert [m["driver_id"] for m in processing_messages()] == won

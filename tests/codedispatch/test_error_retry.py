@@ -7,16 +7,14 @@ attempt only.
 """
 from __future__ import annotations
 
-import threading
 
 from chalicelib.codedispatch import service, upstreams
 from chalicelib.codedispatch.models import Assignment
 from chalicelib.codedispatch.schemas import ERROR_MESSAGES
 from chalicelib.core import clock
 from chalicelib.core.api import DriverIdentity
-from chalicelib.core.errors import Conflict
 from tests.codedispatch.conftest import (
-    AREA, assign, created_code, lookup, processing_messages, read_together, sim_control, status,
+    AREA, assign, created_code, lookup, processing_messages, race, read_together, sim_control, status,
     tracker_absent, tracker_calls,
 )
 
@@ -133,21 +131,9 @@ def test_the_new_attempt_expires_with_the_order_s_code(cd, upstream):
 def test_two_drivers_racing_to_retry_one_wins(cd, upstream, monkeypatch):
     code = errored(cd, upstream)
     drivers = [DriverIdentity("park1", f"driver-{i}") for i in range(5)]
-    won, lost = [], []
     read_together(monkeypatch, service, len(drivers))  # all read "error", then all write
-
-    def run(identity):
-        try:
-            service.assign_order(identity, code, AREA)
-            won.append(identity.driver_profile_id)
-        except Conflict as error:
-            lost.append(error.code)
-
-    threads = [threading.Thread(target=run, args=(d,)) for d in drivers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    winners, lost = race(drivers, lambda identity: service.assign_order(identity, code, AREA))
+    won = [identity.driver_profile_id for identity in winners]
     assert len(won) == 1 and lost == ["order_already_taken"] * 4
     stored = Assignment.get("order-1")
     assert (stored.driver_profile_id, stored.attempt) == (won[0], 2)
