@@ -113,3 +113,23 @@ def pytest_configure(config):
     # Chalice's local gateway cannot check IAM; deployed stages do. Not news in every test.
     config.addinivalue_line("filterwarnings", "ignore:IAMAuthorizer is not a supported in local mode")
     config.addinivalue_line("markers", "e2e: drives the deployed local stack (emulator on 127.0.0.1:4566)")
+
+
+# --- who is calling: the ONE place tests make a caller's identity -------------------------------------
+# Driver and eats-user routes take identity from the gateway's authorizer (a session token checked with
+# the session services); tests get their headers here, never by writing identity headers themselves.
+
+@pytest.fixture
+def driver_auth(upstream):
+    """`driver_auth(park_id, driver_profile_id) -> headers` that authenticate that driver."""
+    def headers(park_id: str, driver_profile_id: str) -> dict:
+        return {"X-YaTaxi-Park-Id": park_id, "X-YaTaxi-Driver-Profile-Id": driver_profile_id}
+    return headers
+
+
+@pytest.fixture
+def eats_auth(upstream):
+    """`eats_auth(user_id) -> headers` that authenticate that eats user."""
+    def headers(user_id: str) -> dict:
+        return {"X-Eats-User": f"user_id={user_id}"}
+    return headers

@@ -8,6 +8,12 @@ mounted at /<NAME>. A handler gets (state, request) and returns (status, body). 
     GET  /_control/calls?upstream=protocol                                  # what the upstream was asked
     POST /_control/reset                                                    # state, faults and calls
     POST /_control/<upstream>/<action> {...}                                # an upstream's own state setters
+    <METHOD> /_control/<path>                                               # a module's CONTROL_ROUTES
+
+A module may declare CONTROLS {action: fn(body) -> (status, body)} (POST /_control/<NAME>/<action>) and/or
+CONTROL_ROUTES [(method, path regex, fn(request) -> (status, body))], matched against the path after
+/_control/ (e.g. r"drivers" or r"scooter_backend/cars/(?P<car_id>[^/]+)"): controls that span upstreams
+(sessions, drivers) or take a path parameter.
 
 Listens on 127.0.0.1 only.
 """
@@ -117,6 +123,13 @@ class Simulator:
         if action == "calls" and request.method == "GET":
             with self.lock:
                 return 200, {"calls": list(self.calls.get(request.query.get("upstream", ""), []))}
+        for module in self.upstreams.values():
+            for method, pattern, handler in getattr(module, "CONTROL_ROUTES", ()):
+                match = re.fullmatch(pattern, action)
+                if match and method == request.method:
+                    request.match = match
+                    with self.lock:
+                        return handler(request)
         name, _, sub_action = action.partition("/")
         module = self.upstreams.get(name)
         setter: Callable | None = getattr(module, "CONTROLS", {}).get(sub_action) if module else None
