@@ -59,7 +59,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
 from chalicelib.core import clock, queues
-from chalicelib.core.api import DriverIdentity
+from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.dynamo import condition_failed, transaction
 from chalicelib.core.errors import AppError, BadRequest, Conflict, NotFound, UpstreamUnavailable, describe
 from chalicelib.core.logs import get_logger

@@ -22,6 +22,7 @@ from chalice import BadRequestError, Blueprint, IAMAuthorizer, Response
 from pydantic import BaseModel, ValidationError
 
 from .errors import AppError, BadRequest, Unauthorized, validation_details
+from .identity import DriverIdentity, EatsUserIdentity
 from .logs import get_logger
 
 log = get_logger(__name__)
@@ -33,21 +34,6 @@ EATS_USER = "eats_user"  # identity from X-Eats-User: user_id=<id>
 KINDS = (PUBLIC, INTERNAL, DRIVER, EATS_USER)
 
 _IAM = IAMAuthorizer()
-
-
-@dataclasses.dataclass(frozen=True)
-class DriverIdentity:
-    park_id: str
-    driver_profile_id: str
-
-    @property
-    def driver_id(self) -> str:
-        return f"{self.park_id}_{self.driver_profile_id}"
-
-
-@dataclasses.dataclass(frozen=True)
-class EatsUserIdentity:
-    user_id: str
 
 
 @dataclasses.dataclass

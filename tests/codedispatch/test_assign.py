@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 from chalicelib.codedispatch import service
 from chalicelib.codedispatch.models import Assignment
 from chalicelib.core import clock, queues
-from chalicelib.core.api import DriverIdentity
+from chalicelib.core.identity import DriverIdentity
 from tests.codedispatch.conftest import (
     AREA, ZONE, assign, created_code, driver, enable, post, processing_messages, race, read_together, set_configs,
 )

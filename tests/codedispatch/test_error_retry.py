@@ -12,7 +12,7 @@ from chalicelib.codedispatch import service, upstreams
 from chalicelib.codedispatch.models import Assignment
 from chalicelib.codedispatch.schemas import ERROR_MESSAGES
 from chalicelib.core import clock
-from chalicelib.core.api import DriverIdentity
+from chalicelib.core.identity import DriverIdentity
 from tests.codedispatch.conftest import (
     AREA, assign, created_code, lookup, processing_messages, race, read_together, sim_control, status,
     tracker_absent, tracker_calls,

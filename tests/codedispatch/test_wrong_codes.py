@@ -8,7 +8,7 @@ from chalicelib.codedispatch import codes, service
 from chalicelib.codedispatch.models import WrongCodes
 from chalicelib.codedispatch.service import TooManyAttempts
 from chalicelib.core import clock
-from chalicelib.core.api import DriverIdentity
+from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.errors import AppError, NotFound
 from tests.codedispatch.conftest import (
     AREA, ZONE, assign, atomic_moto_writes, created_code, enable, post, set_configs,
