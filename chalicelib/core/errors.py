@@ -30,6 +30,13 @@ class Unauthorized(AppError):
     code = "unauthorized"
 
 
+class Forbidden(AppError):
+    """The caller is known but may not act on this resource (e.g. not the claim's performer)."""
+
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(AppError):
     status = 404
     code = "not_found"
@@ -38,6 +45,11 @@ class NotFound(AppError):
 class Conflict(AppError):
     status = 409
     code = "conflict"
+
+
+class TooManyRequests(AppError):
+    status = 429
+    code = "too_many_requests"
 
 
 class UpstreamUnavailable(AppError):
