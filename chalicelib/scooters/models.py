@@ -1,0 +1,127 @@
+"""Scooters tables (design doc 003, part 2: the doc's `items`/`tasks` table and the journal cursor).
+
+- scooters_recharge_tasks: one item per recharge, keyed "<car_id>/<tag_id>" (the battery_low tag's id: a
+  later discharge of the same scooter is a new tag, so a new task). The sparse GSI `claim_id-index` finds the
+  task of a claim (journal events and courier screens name the claim only); a claim that was dropped
+  (failed, performer_not_found) has its claim_id removed, so its late events find no task and are ignored.
+  Reads filter `expires_at > now` (DynamoDB deletes late).
+- scooters_journal_cursor: the claims journal's cursor (one item, name "claims"), moved only after the
+  events it covers were handled.
+
+Task lifecycle (`status`), written only by the recharge flow (finder/planner/follower):
+    new -> booking (cabinet chosen) -> booked (book_id) -> claimed (claim_id)
+        -> performer_found -> rentable (second pickuped: tags removed) -> done (delivered)
+    any of booking/booked/claimed/performer_found -> waiting (unbooked, claim dropped, not_before set)
+    -> booking ... (the next attempt)
+`claim_status` is the claim's status as cargo last reported it (journal), `current_point_id` the point the
+courier is heading to. `attempt` numbers the planning attempts: a cargo request_id and a booking token are
+derived from (task_id, attempt), so replays of one attempt reuse them and a new attempt never collides.
+
+Courier fields (written by the courier screens, chalicelib/scooters/courier*.py): taken_cell_ids,
+broken_cell_ids, handed_over_by_storekeeper, vehicle_missing, vehicle_destroyed, new_battery_id.
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
+from chalicelib.core.storage import EpochSeconds, Table, TableMeta, is_live
+
+# Task statuses (see the module docstring).
+NEW, BOOKING, BOOKED, CLAIMED, PERFORMER_FOUND, RENTABLE, DONE, WAITING = (
+    "new", "booking", "booked", "claimed", "performer_found", "rentable", "done", "waiting")
+# Keys of RechargeTask.point_ids: the claim's route point types (A, B, C of the doc).
+SOURCE, DESTINATION, RETURN = "source", "destination", "return"
+
+
+class ClaimIdIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "claim_id-index"
+        projection = AllProjection()
+
+    claim_id = UnicodeAttribute(hash_key=True)
+
+
+class RechargeTask(Table):
+    class Meta(TableMeta):
+        table_name = "scooters_recharge_tasks"
+
+    task_id = UnicodeAttribute(hash_key=True)  # "<car_id>/<tag_id>"
+    car_id = UnicodeAttribute()
+    tag_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    attempt = NumberAttribute(default=1)
+    # The scooter's position when found, [lon, lat].
+    position = ListAttribute(of=NumberAttribute)
+    # The discharged battery's id (car/info); the swap is checked against it.
+    battery_id = UnicodeAttribute(null=True)
+    # The chosen depot and its cabinet, and the booking there.
+    store_id = UnicodeAttribute(null=True)
+    cabinet_id = UnicodeAttribute(null=True)
+    cabinet_position = ListAttribute(of=NumberAttribute, null=True)
+    book_id = UnicodeAttribute(null=True)
+    cell_ids = ListAttribute(of=UnicodeAttribute, null=True)  # the booked cells, when the cabinet tells them
+    # The cargo claim (absent while none is live: the GSI is sparse).
+    claim_id = UnicodeAttribute(null=True)
+    claim_version = NumberAttribute(null=True)
+    claim_revision = NumberAttribute(null=True)  # the newest journal revision handled (dedupe)
+    claim_status = UnicodeAttribute(null=True)
+    # "source" / "destination" / "return" -> the route point id AS THE CLAIM REPORTS IT (str of it).
+    point_ids = MapAttribute(null=True)
+    current_point_id = UnicodeAttribute(null=True)
+    performer_park_id = UnicodeAttribute(null=True)
+    performer_driver_profile_id = UnicodeAttribute(null=True)
+    # A rescheduled task is not planned before this moment (SQS delays stop at 15 minutes).
+    not_before = EpochSeconds(null=True)
+    reason = UnicodeAttribute(null=True)  # why it waits (no_cabinet, cargo_unavailable, claim_failed, ...)
+    # Courier screens (courier*.py).
+    taken_cell_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    broken_cell_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    handed_over_by_storekeeper = BooleanAttribute(null=True)
+    vehicle_missing = BooleanAttribute(null=True)
+    vehicle_destroyed = BooleanAttribute(null=True)
+    new_battery_id = UnicodeAttribute(null=True)
+    created_at = EpochSeconds()
+    updated_at = EpochSeconds()
+    expires_at = TTLAttribute()
+
+    by_claim = ClaimIdIndex()
+
+
+def task_id_of(car_id: str, tag_id: str) -> str:
+    return f"{car_id}/{tag_id}"
+
+
+def get_task(task_id: str) -> RechargeTask | None:
+    """The live task (consistent read), or None."""
+    try:
+        task = RechargeTask.get(task_id, consistent_read=True)
+    except RechargeTask.DoesNotExist:
+        return None
+    return task if is_live(task.expires_at) else None
+
+
+def task_by_claim(claim_id: str) -> RechargeTask | None:
+    """The live task whose current claim is `claim_id` (a GSI Query: eventually consistent), or None."""
+    if not claim_id:
+        return None
+    for task in RechargeTask.by_claim.query(claim_id, limit=2):
+        if is_live(task.expires_at) and task.claim_id == claim_id:
+            return task
+    return None
+
+
+class JournalCursor(Table):
+    class Meta(TableMeta):
+        table_name = "scooters_journal_cursor"
+
+    name = UnicodeAttribute(hash_key=True)
+    cursor = UnicodeAttribute(null=True)
+    updated_at = EpochSeconds()
