@@ -11,7 +11,7 @@ import datetime as dt
 
 from pynamodb.attributes import ListAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 
-from chalicelib.core.storage import Table, TableMeta
+from chalicelib.core.storage import EpochSeconds, Table, TableMeta
 
 
 class SharedOrder(Table):
@@ -33,6 +33,9 @@ class SharedOrder(Table):
 
 
 class SharingKeyItem(Table):
+    """A key outlives its visibility (`purge_at` = its order anchor's): an expired key saved here stays 404
+    instead of becoming "unknown here" and being passed through to the protocol, which serves any key."""
+
     class Meta(TableMeta):
         table_name = "route_sharing_keys"
 
@@ -41,7 +44,9 @@ class SharingKeyItem(Table):
     tariff_class = UnicodeAttribute()
     corp_client_id = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
-    expires_at = TTLAttribute(null=True)
+    # Epoch seconds, as the TTL attribute it used to be: items written before the change still read.
+    expires_at = EpochSeconds(null=True)
+    purge_at = TTLAttribute(null=True)
 
 
 class PhoneKey(Table):

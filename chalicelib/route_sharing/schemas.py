@@ -19,6 +19,9 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+# An order's phones: doc 000 saves the phone "if the order has one", so none is a well-formed order (its key
+# still serves the shared-route pages). A cargo claim is registered FOR its recipients: it needs one.
+OrderPhoneIds = Annotated[list[NonEmpty], Field(min_length=0, max_length=5), AfterValidator(_unique)]
 PhoneIds = Annotated[list[NonEmpty], Field(min_length=1, max_length=5), AfterValidator(_unique)]
 
 
@@ -29,8 +32,8 @@ class SaveKeyMessage(Schema):
 
     order_id: NonEmpty
     tariff_class: NonEmpty
-    # The recipient at point B; for third-party orders also the sender at A.
-    phone_ids: PhoneIds
+    # The recipient at point B; for third-party orders also the sender at A; none when the order has none.
+    phone_ids: OrderPhoneIds = []
     corp_client_id: NonEmpty | None = None
     sharing_key: SharingKey | None = None
     created_at: UtcDatetime
@@ -43,6 +46,9 @@ class FinishOrderMessage(Schema):
 
     order_id: NonEmpty
     finished_at: UtcDatetime
+    # Optional: processing sends finishes for every order; with it, a finish of an unshared tariff that
+    # arrives before (or without) any save leaves nothing behind.
+    tariff_class: NonEmpty | None = None
 
 
 class PhoneHeaders(Schema):
@@ -140,7 +146,8 @@ SHOW_TRACK_STATUSES = config.define(
 SCREEN_TEXTS = config.define(
     "order_route_sharing_screen_texts", SharedRouteTexts,
     SharedRouteTexts(
-        popup_titles={"express": "Доставка", "courier": "Курьер", "cargo": "Грузовой"},
+        # Doc 000 wants the word "Доставка" in the top bar: "Курьер" would read as the tariff the user called.
+        popup_titles={"express": "Доставка", "courier": "Доставка", "cargo": "Грузовой"},
         statuses={"express": _DEFAULT_STATUSES, "courier": _DEFAULT_STATUSES, "cargo": _DEFAULT_STATUSES},
         fallback=StatusText(title="Доставка", icon="express_shared_icon"),
     ),

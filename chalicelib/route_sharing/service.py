@@ -10,10 +10,13 @@ so a key whose finish never arrives still disappears; the finish sets it to fini
 Reads filter `expires_at > now` themselves: DynamoDB's TTL deletes late.
 
 A finish may arrive before its save (SQS does not keep order): it leaves a finished order stub, and the
-save that follows writes its keys with the stub's expiry.
+save that follows writes its keys with the stub's expiry. Processing sends finishes for EVERY order: a finish
+naming an unshared tariff leaves no stub, and a stub lives only as long as a late save could show the order.
+A finish that comes after the order's keys expired (and may have been TTL-deleted) changes nothing.
 
-The order item is kept TOMBSTONE_DAYS past its keys' expiry, longer than any message can live in a queue or
-its DLQ (14 days): a redriven save finds its order and changes nothing.
+The order item and its key item are kept TOMBSTONE_DAYS past the keys' expiry, longer than any message can
+live in a queue or its DLQ (14 days): a redriven save finds its order and changes nothing, and an expired key
+stays 404 on the keyed routes (a key unknown here is the protocol's to answer).
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from chalicelib.core import clock
 from chalicelib.core.dynamo import condition_failed, transaction
 from chalicelib.core.errors import AppError, Conflict, NotFound, describe
 from chalicelib.core.logs import get_logger
+from chalicelib.core.storage import is_live
 
 from . import upstreams
 from .models import PhoneKey, SharedOrder, SharingKeyItem, created_order_key
@@ -72,7 +76,7 @@ class _Save:
 
     @property
     def item_count(self) -> int:
-        return 2 + len(self.message.phone_ids)
+        return 2 + len(self.message.phone_ids)  # an order without phones still gets its order and key items
 
 
 def _plan(message: SaveKeyMessage) -> _Save:
@@ -83,7 +87,7 @@ def _plan(message: SaveKeyMessage) -> _Save:
 def _add_to(tx, save: _Save, *, after_finish: bool = False) -> None:
     m = save.message
     order = SharedOrder(
-        order_id=m.order_id, sharing_key=save.sharing_key, phone_ids=m.phone_ids, tariff_class=m.tariff_class,
+        order_id=m.order_id, sharing_key=save.sharing_key, phone_ids=m.phone_ids or None, tariff_class=m.tariff_class,
         corp_client_id=m.corp_client_id, created_at=m.created_at, finished_at=save.finished_at,
         expires_at=save.expires_at, purge_at=_purge_at(save.expires_at),
     )
@@ -92,7 +96,8 @@ def _add_to(tx, save: _Save, *, after_finish: bool = False) -> None:
     tx.save(order, condition=order_condition)
     tx.save(
         SharingKeyItem(sharing_key=save.sharing_key, order_id=m.order_id, tariff_class=m.tariff_class,
-                       corp_client_id=m.corp_client_id, created_at=m.created_at, expires_at=save.expires_at),
+                       corp_client_id=m.corp_client_id, created_at=m.created_at, expires_at=save.expires_at,
+                       purge_at=_purge_at(save.expires_at)),
         condition=SharingKeyItem.sharing_key.does_not_exist(),
     )
     for phone_id in m.phone_ids:
@@ -223,30 +228,59 @@ def _get_order(order_id: str) -> SharedOrder | None:
         return None
 
 
+def _record_finish_before_save(message: FinishOrderMessage, expires_at: dt.datetime) -> str | None:
+    """A finish with no order yet: keep a stub for a save still to come, when one could matter.
+    Returns the outcome, or None when the order's save landed meanwhile."""
+    if message.tariff_class is not None and message.tariff_class not in TARIFF_CLASSES.get():
+        # No save of this order will ever be kept: nothing to remember (most finishes, ~100/s, end here).
+        return "not_shared"
+    # The stub exists for ONE race: the save arriving after the finish (two queues, no order between them;
+    # retries and DLQ redrives make the save late by seconds to days). A save writes its keys with
+    # expires_at = created_at + MAX_ORDER_DAYS (the safety net); created_at <= finished_at, so a save that lands
+    # after finished_at + MAX_ORDER_DAYS writes keys already expired, shown to no one, stub or not. The stub is
+    # useless after that, and this is the tightest bound that needs no knowledge of the order: 7 days by default,
+    # instead of keys' expiry + TOMBSTONE_DAYS (16 days) for each of the ~100 finishes a second.
+    # (MAX_ORDER_DAYS is read now; raising it later lengthens only the stubs written after.)
+    purge_at = message.finished_at + dt.timedelta(days=MAX_ORDER_DAYS.get())
+    if purge_at <= clock.now():
+        return "finished_long_ago"
+    stub = SharedOrder(order_id=message.order_id, tariff_class=message.tariff_class,
+                       finished_at=message.finished_at, expires_at=expires_at, purge_at=purge_at)
+    try:
+        stub.save(condition=SharedOrder.order_id.does_not_exist())
+    except PutError as error:
+        if not condition_failed(error):
+            raise
+        return None
+    log.event("route_sharing.finished_before_save", order_id=message.order_id)
+    return "finished_before_save"
+
+
 def finish_order(message: FinishOrderMessage) -> str:
-    """Mark the order finished; its keys stay visible for the configured hours. Idempotent."""
+    """Mark the order finished; its keys stay visible for the configured hours. Idempotent.
+
+    Looked up whatever its tariff_class says: an order shared when it was saved is finished even if the
+    tariff classes config has changed since."""
     expires_at = message.finished_at + dt.timedelta(hours=KEEP_AFTER_FINISH_HOURS.get())
     order = _get_order(message.order_id)
     if order is None:
-        stub = SharedOrder(order_id=message.order_id, finished_at=message.finished_at, expires_at=expires_at,
-                           purge_at=_purge_at(expires_at))
-        try:
-            stub.save(condition=SharedOrder.order_id.does_not_exist())
-            log.event("route_sharing.finished_before_save", order_id=message.order_id)
-            return "finished_before_save"
-        except PutError as error:
-            if not condition_failed(error):
-                raise
-            order = _get_order(message.order_id)  # its save landed meanwhile
+        outcome = _record_finish_before_save(message, expires_at)
+        if outcome is not None:
+            return outcome
+        order = _get_order(message.order_id)  # its save landed meanwhile
     if order is None or order.finished_at is not None:
         return "already_finished"
+    if not is_live(order.expires_at):
+        return _finished_after_expiry(order)
     try:
         with transaction() as tx:
             tx.update(order, actions=[SharedOrder.finished_at.set(message.finished_at),
                                       SharedOrder.expires_at.set(expires_at),
                                       SharedOrder.purge_at.set(_purge_at(expires_at))],
                       condition=SharedOrder.finished_at.does_not_exist())
-            tx.update(SharingKeyItem(sharing_key=order.sharing_key), actions=[SharingKeyItem.expires_at.set(expires_at)],
+            tx.update(SharingKeyItem(sharing_key=order.sharing_key),
+                      actions=[SharingKeyItem.expires_at.set(expires_at),
+                               SharingKeyItem.purge_at.set(_purge_at(expires_at))],
                       condition=SharingKeyItem.sharing_key.exists())
             for phone_id in order.phone_ids or []:
                 tx.update(PhoneKey(phone_id=phone_id, created_order=created_order_key(order.created_at, order.order_id)),
@@ -256,9 +290,18 @@ def finish_order(message: FinishOrderMessage) -> str:
             again = _get_order(message.order_id)
             if again is not None and again.finished_at is not None:
                 return "already_finished"
+            if again is not None and not is_live(again.expires_at):
+                return _finished_after_expiry(again)  # its keys' TTL ran out between the read and the write
         raise
     log.event("route_sharing.order_finished", order_id=message.order_id, keep_hours=KEEP_AFTER_FINISH_HOURS.get())
     return "finished"
+
+
+def _finished_after_expiry(order: SharedOrder) -> str:
+    """The keys' safety expiry passed before the finish came: DynamoDB's TTL may have deleted them already,
+    and nobody sees them. Finishing now could only bring a dead key back to life: change nothing."""
+    log.event("route_sharing.finished_after_expiry", order_id=order.order_id)
+    return "expired"
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -275,12 +318,21 @@ def sharing_keys(phone_id: str) -> list[str]:
     return [row.sharing_key for row in itertools.islice(rows, MAX_KEYS_PER_PHONE)]
 
 
-def live_key(sharing_key: str) -> SharingKeyItem:
+def _saved_key(sharing_key: str) -> SharingKeyItem | None:
+    """The key's item if this service saved it and it is live; None if this service never saved it.
+    A key saved here that has expired is NotFound (its item outlives its expiry: see models.SharingKeyItem)."""
     try:
         item = SharingKeyItem.get(sharing_key)
     except DoesNotExist:
-        raise NotFound("sharing key not found", code="sharing_key_not_found") from None
-    if item.expires_at is not None and item.expires_at <= clock.now():
+        return None
+    if not is_live(item.expires_at):
+        raise NotFound("sharing key not found", code="sharing_key_not_found")
+    return item
+
+
+def live_key(sharing_key: str) -> SharingKeyItem:
+    item = _saved_key(sharing_key)
+    if item is None:
         raise NotFound("sharing key not found", code="sharing_key_not_found")
     return item
 
@@ -299,13 +351,13 @@ def corp_info(sharing_key: str) -> str:
     return name
 
 
-def _try(enrichment: str, key_item: SharingKeyItem, fn):
+def _try(enrichment: str, key_item: SharingKeyItem | None, fn):
     """An enrichment that fails is left out: the recipient still sees the order."""
     try:
         return fn()
     except Exception as error:
-        log.warning_event("route_sharing.enrichment_failed", enrichment=enrichment, order_id=key_item.order_id,
-                          error=describe(error))
+        log.warning_event("route_sharing.enrichment_failed", enrichment=enrichment,
+                          order_id=key_item.order_id if key_item else None, error=describe(error))
         return None
 
 
@@ -317,10 +369,11 @@ def _screen_texts(info: dict, tariff_class: str) -> None:
     info["status_icon"] = status_text.icon
 
 
-def _client_flags(info: dict, key_item: SharingKeyItem) -> None:
+def _client_flags(info: dict, key_item: SharingKeyItem | None) -> None:
     info["client_flags"] = {
-        # Corp orders show the seller instead of point A; person-to-person orders show point A.
-        "show_point_a": key_item.corp_client_id is None,
+        # Corp orders show the seller instead of point A; person-to-person orders (and orders not saved here,
+        # whose seller is unknown) show point A.
+        "show_point_a": key_item is None or key_item.corp_client_id is None,
         "show_track": info.get("status") in SHOW_TRACK_STATUSES.get(),
     }
 
@@ -338,9 +391,18 @@ def _corp_info(info: dict, key_item: SharingKeyItem) -> None:
 
 
 def shared_route_info(sharing_key: str) -> dict:
-    """The protocol's sharedroute for a live key, enriched for the recipient's screen."""
-    key_item = live_key(sharing_key)
+    """The protocol's sharedroute, enriched for the recipient's screen.
+
+    Before the move these routes served ANY order's key (a ride shared by SMS link, an order older than this
+    service): a key unknown here is the protocol's to answer (404 only when it says so), enriched with what
+    needs no saved order. A key saved here that has expired is 404 without asking the protocol."""
+    key_item = _saved_key(sharing_key)
     info = upstreams.shared_route(sharing_key)
+    if key_item is None:
+        # Tariff texts need the tariff, the courier's phone the order id, the seller the corp client: all
+        # from the save. The track flag follows the protocol's status alone.
+        _try("client_flags", None, lambda: _client_flags(info, None))
+        return info
     for name, enrich in (("screen_texts", lambda: _screen_texts(info, key_item.tariff_class)),
                          ("client_flags", lambda: _client_flags(info, key_item)),
                          ("phone_gateway", lambda: _phone_gateway(info, key_item)),
@@ -350,5 +412,5 @@ def shared_route_info(sharing_key: str) -> dict:
 
 
 def shared_route_track(sharing_key: str) -> dict:
-    live_key(sharing_key)
+    _saved_key(sharing_key)  # an expired key saved here is 404; an unknown one is the protocol's to answer
     return upstreams.shared_route_track(sharing_key)

@@ -39,7 +39,7 @@ def test_a_delivery_shows_up_for_its_recipient_until_it_expires(stack):
 
     # Finished long enough ago that only 20 s of its 24 h remain: still visible, then gone.
     finished_at = now() - dt.timedelta(hours=24) + dt.timedelta(seconds=20)
-    stack.send(FINISH, {"order_id": order_id, "finished_at": finished_at.isoformat()})
+    stack.send(FINISH, {"order_id": order_id, "finished_at": finished_at.isoformat(), "tariff_class": "express"})
     stack.wait_until(lambda: stack.client("dynamodb").get_item(
         TableName="route_sharing_keys", Key={"sharing_key": {"S": key}}, ConsistentRead=True
     ).get("Item", {}).get("expires_at"), what="the finish is recorded")
@@ -49,17 +49,40 @@ def test_a_delivery_shows_up_for_its_recipient_until_it_expires(stack):
     assert stack.get("/order-route-sharing/v1/corp_info", params={"sharing_key": key}).status_code == 404
 
 
+def order_key(stack, order_id: str) -> str | None:
+    item = stack.client("dynamodb").get_item(TableName="route_sharing_orders", Key={"order_id": {"S": order_id}},
+                                             ConsistentRead=True).get("Item") or {}
+    return item.get("sharing_key", {}).get("S")
+
+
 def test_a_poison_message_fails_alone_and_reaches_the_dlq(stack):
     stack.dlq_bodies(SAVE)  # start from an empty DLQ
     phone = stack.unique("phone")
-    poison = json.dumps({"order_id": stack.unique("poison"), "tariff_class": "express", "phone_ids": []})
+    poison = json.dumps({"order_id": stack.unique("poison"), "tariff_class": "express", "phone_ids": ["p"],
+                         "created_at": "not a time"})
     bodies = [{"order_id": stack.unique("order"), "tariff_class": "courier", "phone_ids": [phone],
-               "created_at": now().isoformat()} for _ in range(9)]
-    stack.send_batch(SAVE, bodies[:4] + [poison] + bodies[4:])
-    stack.wait_until(lambda: len(keys_of(stack, phone)) == 9, what="the 9 good saves")
+               "created_at": now().isoformat()} for _ in range(8)]
+    # Well-formed, without phones (doc 000: the phone is saved "if the order has one"): never dead-lettered.
+    no_phones = {"order_id": stack.unique("order"), "tariff_class": "courier", "phone_ids": [],
+                 "created_at": now().isoformat()}
+    stack.send_batch(SAVE, bodies[:4] + [poison, no_phones] + bodies[4:])
+    stack.wait_until(lambda: len(keys_of(stack, phone)) == 8, what="the 8 good saves")
+    key = stack.wait_until(lambda: order_key(stack, no_phones["order_id"]), what="the order without phones")
+    page = stack.get("/4.0/sharedroute/info", params={"key": key})
+    assert page.status_code == 200 and page.json()["popup_title"] == "Доставка", page.text
     dead = stack.wait_until(lambda: stack.dlq_bodies(SAVE), timeout=90, what="the poison message in the DLQ")
     assert dead == [poison]
-    assert len(keys_of(stack, phone)) == 9
+    assert len(keys_of(stack, phone)) == 8
+
+
+def test_a_key_not_saved_here_is_the_protocols_to_answer(stack):
+    key = stack.unique("taxi-ride")
+    answer = stack.get("/4.0/sharedroute/info", params={"key": key})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "driving" and "popup_title" not in answer.json()
+    assert stack.get("/4.0/sharedroute/track", params={"key": key}).json()["track"]
+    stack.simulator_control("protocol/order", {"key": key, "gone": True})
+    assert stack.get("/4.0/sharedroute/info", params={"key": key}).status_code == 404
 
 
 def test_an_upstream_failure_degrades_info_without_a_500(stack):

@@ -14,7 +14,8 @@ import pytest
 
 from chalicelib.core import clock
 from chalicelib.route_sharing import service
-from chalicelib.route_sharing.schemas import SaveKeyMessage
+from chalicelib.route_sharing.models import SharingKeyItem
+from chalicelib.route_sharing.schemas import FinishOrderMessage, SaveKeyMessage
 from local.simulator.server import Fault
 from local.simulator.upstreams import protocol
 from tests.conftest import failed_ids, sqs_event
@@ -98,8 +99,9 @@ def test_info_of_a_queued_order_passes_the_protocol_through_and_adds_the_screen(
 SCREENS = [  # tariff, protocol status -> popup title, status title, status icon
     ("express", "search", "Доставка", "Ищем курьера", "express_search_icon"),
     ("express", "transporting", "Доставка", "Курьер в пути", "express_transporting_icon"),
-    ("courier", "waiting", "Курьер", "Курьер забирает заказ", "express_shared_icon"),
-    ("courier", "complete", "Курьер", "Заказ доставлен", "express_complete_icon"),
+    # Doc 000: the word "Доставка" in the top bar, whatever the tariff ("Курьер" would read as the tariff called).
+    ("courier", "waiting", "Доставка", "Курьер забирает заказ", "express_shared_icon"),
+    ("courier", "complete", "Доставка", "Заказ доставлен", "express_complete_icon"),
     ("express", "cancelled", "Доставка", "Заказ отменён", "express_cancelled_icon"),
     ("express", "status-nobody-knows", "Доставка", "Доставка", "express_shared_icon"),  # the fallback
 ]
@@ -209,11 +211,44 @@ def test_protocol_failures_are_404_or_503_never_500(client, upstream, now):
     assert_error(client.http.get(f"{TRACK}?key=key-o2-00001"), 503, "upstream_unavailable")
 
 
+def test_a_key_unknown_here_passes_the_protocol_through(client, upstream, now):
+    """Before the move these routes served any order's key (e.g. a taxi ride shared by SMS link)."""
+    set_order("key-taxi-ride1", status="transporting")
+    body = info(client, "key-taxi-ride1")
+    assert body["status"] == "transporting" and body["driver"]["name"] == "Курьер"
+    assert body["routeinfo"] == {"time_left": 600, "distance_left": 3200}
+    # Only what needs no saved order: the status decides the track; no seller is known, so point A shows.
+    assert body["client_flags"] == {"show_point_a": True, "show_track": True}
+    # Tariff texts, the courier's phone (needs the order id) and the seller need the saved order.
+    assert not {"popup_title", "status_title", "status_icon", "corp_info"} & set(body)
+    assert "phone_gateway" not in body["driver"]
+    assert protocol_calls(upstream, "/ordercontactobtain") == []
+    track = client.http.get(f"{TRACK}?key=key-taxi-ride1")
+    assert track.status_code == 200 and len(json.loads(track.body)["track"]) == 6
+    # 404 only when the protocol says so.
+    set_order("key-taxi-ride1", gone=True)
+    assert_error(client.http.get(f"{INFO}?key=key-taxi-ride1"), 404, "shared_route_not_found")
+    assert_error(client.http.get(f"{TRACK}?key=key-taxi-ride1"), 404, "shared_route_not_found")
+    upstream.faults["protocol"] = Fault(mode="error", status=500)
+    assert_error(client.http.get(f"{INFO}?key=key-other-01"), 503, "upstream_unavailable")
+
+
 def test_unknown_expired_and_malformed_keys(client, upstream, now):
-    assert_error(client.http.get(f"{INFO}?key=key-nobody-01"), 404, "sharing_key_not_found")
     save("o1", "key-o1-00001")
+    save("o2", "key-o2-00001")
+    service.finish_order(FinishOrderMessage(order_id="o2", finished_at=T0))
     clock.freeze(T0 + dt.timedelta(days=7, seconds=1))  # past the default max order lifetime
-    assert_error(client.http.get(f"{INFO}?key=key-o1-00001"), 404, "sharing_key_not_found")
+    for key in ("key-o1-00001", "key-o2-00001"):
+        assert_error(client.http.get(f"{INFO}?key={key}"), 404, "sharing_key_not_found")
+        assert_error(client.http.get(f"{TRACK}?key={key}"), 404, "sharing_key_not_found")
+    # DynamoDB's TTL deletes what has expired (moto never does): a key saved here stays 404 for as long as
+    # anything of its order is kept, never falls through to the protocol.
+    for item in SharingKeyItem.scan():
+        if item.purge_at <= clock.now():
+            item.delete()
+    for key in ("key-o1-00001", "key-o2-00001"):
+        assert_error(client.http.get(f"{INFO}?key={key}"), 404, "sharing_key_not_found")
+    assert upstream.calls["protocol"] == []
     for query in ("", "?key=", "?key=short", "?key=has%20space1", "?key=" + "k" * 129, "?key=semi;colon1"):
         body = assert_error(client.http.get(f"{INFO}{query}"), 400, "invalid_request")
         assert body["details"]["errors"][0]["loc"] == "key", query
@@ -230,7 +265,6 @@ def test_track(client, upstream, now):
     track = json.loads(answer.body)["track"]
     assert len(track) == 6 and track[0]["geopoint"] == [37.58, 55.73]
     assert protocol_calls(upstream, "/sharedroutetrack")[0]["query"] == {"key": "key-o1-00001"}
-    assert_error(client.http.get(f"{TRACK}?key=key-nobody-01"), 404, "sharing_key_not_found")
     assert_error(client.http.get(f"{TRACK}?key=bad"), 400, "invalid_request")
     assert len(upstream.calls["protocol"]) == 1
     set_order("key-o1-00001", gone=True)

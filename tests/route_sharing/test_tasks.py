@@ -150,3 +150,98 @@ def test_re_registering_a_claim_whose_sharing_ended_is_a_clear_409(client):
     clock.freeze(T0 + dt.timedelta(days=7, seconds=1))
     late = client.http.post("/order-route-sharing/v1/cargo_claims", headers=headers, body=body)
     assert late.status_code == 409 and late.json_body["code"] == "cargo_claim_expired"
+
+
+# --- issue 7, section 3: defects 2, 3, 4 ------------------------------------------------------------
+
+def test_an_order_without_phones_is_saved_with_its_key_and_never_dead_lettered(client, upstream):
+    """Doc 000 saves the phone "if the order has one": no phones is a well-formed order."""
+    clock.freeze(T0)
+    bodies = [save_body("no-phones", phones=[], sharing_key="key-nophone-1"),
+              {key: value for key, value in save_body("absent", sharing_key="key-absent-01").items()
+               if key != "phone_ids"},
+              save_body("with-phone", phones=["b"], sharing_key="key-phone-001")]
+    answer = invoke(client, "save_sharing_keys", SAVE, bodies, ids=["m0", "m1", "m2"])
+    assert failed_ids(answer) == []
+    assert keys_of(client, "b") == ["key-phone-001"]
+    for key, order_id in (("key-nophone-1", "no-phones"), ("key-absent-01", "absent")):
+        # The key still serves the shared-route pages, enriched as any saved order.
+        page = client.http.get(f"/4.0/sharedroute/info?key={key}")
+        assert page.status_code == 200, page.body
+        assert page.json_body["popup_title"] == "Доставка"
+        assert SharedOrder.get(order_id).sharing_key == key
+    # A redelivery changes nothing; a finish expires the key as for any order.
+    assert failed_ids(invoke(client, "save_sharing_keys", SAVE, bodies[:1], ids=["again"])) == []
+    assert failed_ids(invoke(client, "finish_shared_order", FINISH,
+                             [{"order_id": "no-phones", "finished_at": T0.isoformat()}])) == []
+    clock.freeze(T0 + dt.timedelta(hours=24, seconds=1))
+    assert client.http.get("/4.0/sharedroute/info?key=key-nophone-1").status_code == 404
+    assert client.http.get("/4.0/sharedroute/info?key=key-absent-01").status_code == 200  # not finished
+
+
+def test_more_than_five_phones_is_still_invalid(client):
+    answer = invoke(client, "save_sharing_keys", SAVE, [save_body("o1", phones=list("abcdef"))], ids=["six"])
+    assert failed_ids(answer) == ["six"]
+
+
+def _ttl_sweep() -> None:
+    """What DynamoDB's TTL does (moto never does it): delete every item whose TTL has passed."""
+    from chalicelib.core.storage import ttl_attribute_name
+    from chalicelib.route_sharing.models import SharingKeyItem
+
+    for model in (SharedOrder, SharingKeyItem, PhoneKey):
+        ttl = ttl_attribute_name(model)
+        for item in model.scan():
+            moment = getattr(item, ttl)
+            if moment is not None and moment <= clock.now():
+                item.delete()
+
+
+def test_a_finish_after_the_keys_were_ttl_deleted_succeeds_and_changes_nothing(client):
+    clock.freeze(T0)
+    invoke(client, "save_sharing_keys", SAVE, [save_body("o1", sharing_key="key-o1-00001")])
+    clock.freeze(T0 + dt.timedelta(days=7, hours=1))  # past the max order lifetime: no finish ever came
+    _ttl_sweep()
+    before = SharedOrder.get("o1").attribute_values
+    late = {"order_id": "o1", "finished_at": (T0 + dt.timedelta(days=7)).isoformat(), "tariff_class": "express"}
+    assert failed_ids(invoke(client, "finish_shared_order", FINISH, [late], ids=["late"])) == []
+    assert SharedOrder.get("o1").attribute_values == before
+    assert keys_of(client, "phone-b") == []
+    assert client.http.get("/4.0/sharedroute/info?key=key-o1-00001").status_code == 404
+
+
+def test_a_finish_of_an_unshared_tariff_keeps_no_stub(client):
+    clock.freeze(T0)
+    bodies = [{"order_id": f"econom-{i}", "finished_at": T0.isoformat(), "tariff_class": "econom"}
+              for i in range(5)]
+    assert failed_ids(invoke(client, "finish_shared_order", FINISH, bodies, ids=[f"f{i}" for i in range(5)])) == []
+    assert SharedOrder.count() == 0
+    # A shared order is still finished when its finish names a tariff no longer shared (the config changed).
+    invoke(client, "save_sharing_keys", SAVE, [save_body("o1")])
+    finish = {"order_id": "o1", "finished_at": T0.isoformat(), "tariff_class": "econom"}
+    assert failed_ids(invoke(client, "finish_shared_order", FINISH, [finish])) == []
+    assert SharedOrder.get("o1").finished_at == T0
+    clock.freeze(T0 + dt.timedelta(hours=24, seconds=1))
+    assert keys_of(client, "phone-b") == []
+
+
+def test_a_finish_stub_lives_only_as_long_as_a_late_save_could_show_the_order(client):
+    from chalicelib.route_sharing.schemas import MAX_ORDER_DAYS
+
+    clock.freeze(T0)
+    for order_id, tariff in (("shared", "express"), ("unknown-tariff", None)):
+        finish = {"order_id": order_id, "finished_at": T0.isoformat(),
+                  **({"tariff_class": tariff} if tariff else {})}
+        assert failed_ids(invoke(client, "finish_shared_order", FINISH, [finish])) == []
+        stub = SharedOrder.get(order_id)
+        assert stub.sharing_key is None
+        # A save can make keys visible until its created_at (<= finished_at) + the max order lifetime: no later.
+        assert stub.purge_at == T0 + dt.timedelta(days=MAX_ORDER_DAYS.get())
+    # A finish so old that any save still to come writes keys already expired: no stub at all.
+    clock.freeze(T0 + dt.timedelta(days=8))
+    old = {"order_id": "old", "finished_at": T0.isoformat()}
+    assert failed_ids(invoke(client, "finish_shared_order", FINISH, [old])) == []
+    assert SharedOrder.count("old") == 0
+    # Its save, redriven now, shows nothing.
+    invoke(client, "save_sharing_keys", SAVE, [save_body("old")])
+    assert keys_of(client, "phone-b") == []
