@@ -5,7 +5,7 @@ from chalice import Blueprint
 
 from chalicelib.core.api import INTERNAL, PUBLIC, Call, route
 
-from . import service
+from . import service, shared_route
 from .schemas import (
     CargoClaimIn, CargoClaimOut, CorpInfo, CorpInfoOut, PhoneHeaders, SharedRouteInfo, SharedRouteQuery,
     SharedRouteTrack, SharingKeyQuery, SharingKeysOut,
@@ -24,7 +24,7 @@ def sharing_keys(call: Call) -> dict:
        errors=(404,))
 def corp_info(call: Call) -> CorpInfoOut:
     """The seller's name of the key's order."""
-    return CorpInfoOut(corp_info=CorpInfo(name=service.corp_info(call.query.sharing_key)))
+    return CorpInfoOut(corp_info=CorpInfo(name=shared_route.corp_info(call.query.sharing_key)))
 
 
 @route(bp, "/order-route-sharing/v1/cargo_claims", method="POST", kind=INTERNAL, body=CargoClaimIn,
@@ -38,11 +38,11 @@ def register_cargo_claim(call: Call) -> CargoClaimOut:
        errors=(404, 502, 503))
 def shared_route_info(call: Call) -> dict:
     """The shared order for its recipient: the protocol's sharedroute plus screen texts, flags, seller."""
-    return service.shared_route_info(call.query.key)
+    return shared_route.shared_route_info(call.query.key)
 
 
 @route(bp, "/4.0/sharedroute/track", kind=PUBLIC, query=SharedRouteQuery, response=SharedRouteTrack,
        errors=(404, 502, 503))
 def shared_route_track(call: Call) -> dict:
     """The courier's track for a live key (the protocol's sharedroutetrack)."""
-    return service.shared_route_track(call.query.key)
+    return shared_route.shared_route_track(call.query.key)

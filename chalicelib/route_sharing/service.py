@@ -7,7 +7,7 @@ save is retried alone and sorted out by reading its order.
 
 Expiry: every item of an order carries `expires_at`. At save it is a safety net (created + max lifetime),
 so a key whose finish never arrives still disappears; the finish sets it to finished_at + keep hours.
-Reads filter `expires_at > now` themselves: DynamoDB's TTL deletes late.
+Reads filter `expires_at > now` themselves: DynamoDB's TTL deletes late. The keyed routes are in shared_route.py.
 
 A finish may arrive before its save (SQS does not keep order): it leaves a finished order stub, and the
 save that follows writes its keys with the stub's expiry. Processing sends finishes for EVERY order: a finish
@@ -31,16 +31,12 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 
 from chalicelib.core import clock
 from chalicelib.core.dynamo import condition_failed, transaction
-from chalicelib.core.errors import AppError, Conflict, NotFound, describe
+from chalicelib.core.errors import AppError, Conflict, describe
 from chalicelib.core.logs import get_logger
 from chalicelib.core.storage import is_live
 
-from . import upstreams
 from .models import PhoneKey, SharedOrder, SharingKeyItem, created_order_key
-from .schemas import (
-    CORP_NAMES, KEEP_AFTER_FINISH_HOURS, MAX_ORDER_DAYS, SCREEN_TEXTS, SHOW_TRACK_STATUSES, TARIFF_CLASSES,
-    CargoClaimIn, FinishOrderMessage, SaveKeyMessage,
-)
+from .schemas import KEEP_AFTER_FINISH_HOURS, MAX_ORDER_DAYS, TARIFF_CLASSES, CargoClaimIn, FinishOrderMessage, SaveKeyMessage
 
 log = get_logger(__name__)
 
@@ -316,101 +312,3 @@ def sharing_keys(phone_id: str) -> list[str]:
         attributes_to_get=["sharing_key"],
     )
     return [row.sharing_key for row in itertools.islice(rows, MAX_KEYS_PER_PHONE)]
-
-
-def _saved_key(sharing_key: str) -> SharingKeyItem | None:
-    """The key's item if this service saved it and it is live; None if this service never saved it.
-    A key saved here that has expired is NotFound (its item outlives its expiry: see models.SharingKeyItem)."""
-    try:
-        item = SharingKeyItem.get(sharing_key)
-    except DoesNotExist:
-        return None
-    if not is_live(item.expires_at):
-        raise NotFound("sharing key not found", code="sharing_key_not_found")
-    return item
-
-
-def live_key(sharing_key: str) -> SharingKeyItem:
-    item = _saved_key(sharing_key)
-    if item is None:
-        raise NotFound("sharing key not found", code="sharing_key_not_found")
-    return item
-
-
-def _seller_name(corp_client_id: str | None) -> str | None:
-    if not corp_client_id:
-        return None
-    return CORP_NAMES.get().get(corp_client_id)
-
-
-def corp_info(sharing_key: str) -> str:
-    """The seller's name for a key's order; NotFound when the order has no known seller."""
-    name = _seller_name(live_key(sharing_key).corp_client_id)
-    if name is None:
-        raise NotFound("the order has no known seller", code="corp_info_not_found")
-    return name
-
-
-def _try(enrichment: str, key_item: SharingKeyItem | None, fn):
-    """An enrichment that fails is left out: the recipient still sees the order."""
-    try:
-        return fn()
-    except Exception as error:
-        log.warning_event("route_sharing.enrichment_failed", enrichment=enrichment,
-                          order_id=key_item.order_id if key_item else None, error=describe(error))
-        return None
-
-
-def _screen_texts(info: dict, tariff_class: str) -> None:
-    texts = SCREEN_TEXTS.get()
-    status_text = texts.statuses.get(tariff_class, {}).get(info.get("status") or "") or texts.fallback
-    info["popup_title"] = texts.popup_titles.get(tariff_class, texts.fallback.title)
-    info["status_title"] = status_text.title
-    info["status_icon"] = status_text.icon
-
-
-def _client_flags(info: dict, key_item: SharingKeyItem | None) -> None:
-    info["client_flags"] = {
-        # Corp orders show the seller instead of point A; person-to-person orders (and orders not saved here,
-        # whose seller is unknown) show point A.
-        "show_point_a": key_item is None or key_item.corp_client_id is None,
-        "show_track": info.get("status") in SHOW_TRACK_STATUSES.get(),
-    }
-
-
-def _phone_gateway(info: dict, key_item: SharingKeyItem) -> None:
-    driver = info.get("driver")
-    if isinstance(driver, dict) and driver.get("call_mode") == "on_demand":
-        driver["phone_gateway"] = upstreams.order_contact(key_item.order_id).model_dump(exclude_none=True)
-
-
-def _corp_info(info: dict, key_item: SharingKeyItem) -> None:
-    name = _seller_name(key_item.corp_client_id)
-    if name:
-        info["corp_info"] = {"name": name}
-
-
-def shared_route_info(sharing_key: str) -> dict:
-    """The protocol's sharedroute, enriched for the recipient's screen.
-
-    Before the move these routes served ANY order's key (a ride shared by SMS link, an order older than this
-    service): a key unknown here is the protocol's to answer (404 only when it says so), enriched with what
-    needs no saved order. A key saved here that has expired is 404 without asking the protocol."""
-    key_item = _saved_key(sharing_key)
-    info = upstreams.shared_route(sharing_key)
-    if key_item is None:
-        # Tariff texts need the tariff, the courier's phone the order id, the seller the corp client: all
-        # from the save. The track flag follows the protocol's status alone.
-        _try("client_flags", None, lambda: _client_flags(info, None))
-        return info
-    for name, enrich in (("screen_texts", lambda: _screen_texts(info, key_item.tariff_class)),
-                         ("client_flags", lambda: _client_flags(info, key_item)),
-                         ("phone_gateway", lambda: _phone_gateway(info, key_item)),
-                         ("corp_info", lambda: _corp_info(info, key_item))):
-        _try(name, key_item, enrich)
-    return info
-
-
-def shared_route_track(sharing_key: str) -> dict:
-    _saved_key(sharing_key)  # an expired key saved here is 404; an unknown one is the protocol's to answer
-    return upstreams.shared_route_track(sharing_key)
