@@ -45,6 +45,8 @@ class Assignment(Table):
     attempt = NumberAttribute(null=True)
     # When the current attempt's processing message was last sent successfully (absent: not yet).
     processing_sent_at = EpochSeconds(null=True)
+    # When a call took the current attempt's processing push (processing.py: one push per attempt).
+    processing_claimed_at = EpochSeconds(null=True)
     created_at = EpochSeconds()
     updated_at = EpochSeconds()
     changes = ListAttribute(of=Change, default=list)

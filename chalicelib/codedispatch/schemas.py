@@ -1,7 +1,8 @@
 """Payloads that cross codedispatch's boundary: routes, the processing queue message, and its runtime configs.
 
 Configuration lives in one place (design doc 004, item 5): four names, each typed.
-- `code_dispatch` (the experiment, item 4): the whole feature, everywhere.
+- `code_dispatch` (the experiment 3.0 of item 4): the whole feature, chosen per call by area_id, park_id and
+  driver_profile_id.
 - `CODE_DISPATCH_ZONES_SETTINGS`: per area; the former CODE_DISPATCH_QUEUE_ZONES, CODE_DISPATCH_SETTINGS,
   CODE_DISPATCH_INSTRUCTIONS, CODE_DISPATCH_ORDER_EXPIRE_TIME and CODE_DISPATCH_DRIVER_DUE_OFFSET merged.
 - `CODE_DISPATCH_GENERATOR_SETTINGS`: code length and alphabet, for generating AND for validating what a
@@ -168,9 +169,14 @@ class Experiment(Schema):
     enabled: bool = False
 
 
-EXPERIMENT = config.define(
+# The kwargs every code-dispatch call evaluates the experiment with (a kwarg the call does not know, e.g. the
+# driver at order/create, is missing there and matches no clause).
+EXPERIMENT_KWARGS = ("area_id", "park_id", "driver_profile_id")
+EXPERIMENT = config.experiment(
     "code_dispatch", Experiment, Experiment(enabled=False),
-    "The experiment that switches code dispatching on or off in all its forms (was plugin_code_dispatch).",
+    "The experiment that switches code dispatching on or off in all its forms (was plugin_code_dispatch), "
+    "per area, park and driver.",
+    kwargs=EXPERIMENT_KWARGS,
 )
 ZONES_SETTINGS = config.define(
     "CODE_DISPATCH_ZONES_SETTINGS", dict[AreaId, ZoneSettings], {},

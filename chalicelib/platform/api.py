@@ -30,12 +30,14 @@ def openapi_document(call: Call) -> dict:
 
 @route(bp, "/internal/v1/configs/{name}", kind=INTERNAL, response=ConfigOut, errors=(404,))
 def get_config(call: Call) -> dict:
-    """A runtime config's current value (the code's default until one is stored)."""
+    """A runtime config's or experiment's current value (the code's default until one is stored); `kind` says
+    which, and an experiment lists the kwargs it is evaluated with."""
     return config.read(call.path["name"])
 
 
 @route(bp, "/internal/v1/configs/{name}", method="PUT", kind=INTERNAL, body=ConfigIn, response=ConfigOut,
        errors=(404,))
 def put_config(call: Call) -> dict:
-    """Store a runtime config's value after validating it against that config's schema."""
+    """Store a runtime config's value after validating it against that config's schema. An experiment takes
+    {"clauses": [{"title", "predicate", "value"}], "default"} (or a plain value: the same for everyone)."""
     return config.write(call.path["name"], call.body.value)

@@ -10,6 +10,7 @@ import pytest
 from chalicelib.core import aws, clock, config
 from chalicelib.core import queues as core_queues
 from local.simulator.server import Fault, Request
+from tests.conftest import as_driver
 
 T0 = dt.datetime(2026, 11, 23, 18, 0, tzinfo=dt.timezone.utc)
 AREA = "zenit"
@@ -41,8 +42,8 @@ def cd(client):
 
 
 def driver(name: str = "a", park: str = "park1") -> dict:
-    return {"X-YaTaxi-Park-Id": park, "X-YaTaxi-Driver-Profile-Id": f"driver-{name}",
-            "Content-Type": "application/json"}
+    """Headers of driver `driver-<name>` of `park`: a session of its own (tests/conftest.py driver_auth)."""
+    return {**as_driver(park, f"driver-{name}"), "Content-Type": "application/json"}
 
 
 def post(client, path: str, body: dict, headers: dict | None = None):
@@ -85,10 +86,11 @@ def processing_messages() -> list[dict]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def read_together(monkeypatch, service, threads: int) -> None:
-    """Make `threads` callers each read the assignment BEFORE any of them writes (a real race)."""
+def read_together(monkeypatch, store, threads: int) -> None:
+    """Make `threads` callers each read the assignment BEFORE any of them writes (a real race).
+    `store`: chalicelib.codedispatch.store, where every codedispatch module reads assignments."""
 
-    real, barrier, seen = service._live_assignment, threading.Barrier(threads), threading.local()
+    real, barrier, seen = store.live_assignment, threading.Barrier(threads), threading.local()
 
     def first_read_waits(order_id):
         result = real(order_id)
@@ -97,7 +99,7 @@ def read_together(monkeypatch, service, threads: int) -> None:
             barrier.wait(timeout=10)
         return result
 
-    monkeypatch.setattr(service, "_live_assignment", first_read_waits)
+    monkeypatch.setattr(store, "live_assignment", first_read_waits)
     atomic_moto_writes(monkeypatch)
 
 

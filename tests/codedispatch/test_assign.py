@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.codedispatch import service
+from chalicelib.codedispatch import service, store
 from chalicelib.codedispatch.models import Assignment
 from chalicelib.core import clock, queues
 from chalicelib.core.identity import DriverIdentity
+from tests.conftest import as_driver
 from tests.codedispatch.conftest import (
     AREA, ZONE, assign, created_code, driver, enable, post, processing_messages, race, read_together, set_configs,
 )
@@ -84,13 +85,24 @@ def test_driver_identity_is_required(cd):
     assert Assignment.get("order-1").status == "pending"
 
 
-def test_same_driver_repeating_is_fine_and_pushes_again(cd):
+def test_same_driver_repeating_is_answered_and_processing_is_pushed_once_per_attempt(cd):
     code = created_code(cd, "order-1")
     assert assign(cd, code, "a").status_code == 200
-    again = assign(cd, code, "a")
-    assert again.status_code == 200 and again.json_body["status"] == "processing"
-    assert len(processing_messages()) == 2  # at-least-once, as SQS itself
-    assert len(Assignment.get("order-1").changes) == 2  # but one move
+    for _ in range(3):
+        clock.advance(seconds=30)  # also later than a status poll's re-send delay
+        again = assign(cd, code, "a")
+        assert again.status_code == 200 and again.json_body["status"] == "processing"
+    assert len(processing_messages()) == 1  # one processing for one attempt, however often the driver taps
+    assert len(Assignment.get("order-1").changes) == 2  # and one move
+
+
+def test_same_driver_tapping_assign_in_parallel_pushes_processing_once(cd, monkeypatch):
+    code = created_code(cd, "order-1")
+    me = DriverIdentity("park1", "driver-a")
+    read_together(monkeypatch, store, 5)  # five taps read "pending", then all write
+    winners, lost = race([me] * 5, lambda identity: service.assign_order(identity, code, AREA))
+    assert (len(winners), lost) == (5, [])
+    assert len(processing_messages()) == 1
 
 
 def test_another_driver_gets_409_and_changes_nothing(cd):
@@ -114,7 +126,7 @@ def test_two_drivers_racing_for_one_code_one_wins(cd, monkeypatch):
     code = created_code(cd, "order-1")
     stale = Assignment.get("order-1")  # B read the pending assignment...
     assert assign(cd, code, "a").status_code == 200  # ...then A moved it
-    monkeypatch.setattr(service, "_live_assignment", lambda order_id: stale)
+    monkeypatch.setattr(store, "live_assignment", lambda order_id: stale)
     answer = assign(cd, code, "b")
     assert (answer.status_code, answer.json_body["code"]) == (409, "order_already_taken")
     stored = Assignment.get("order-1")
@@ -125,7 +137,7 @@ def test_two_drivers_racing_for_one_code_one_wins(cd, monkeypatch):
 def test_two_drivers_in_threads_exactly_one_wins(cd, monkeypatch):
     code = created_code(cd, "order-1")
     drivers = [DriverIdentity("park1", f"driver-{i}") for i in range(6)]
-    read_together(monkeypatch, service, len(drivers))  # all six read "pending", then all write
+    read_together(monkeypatch, store, len(drivers))  # all six read "pending", then all write
     winners, lost = race(drivers, lambda identity: service.assign_order(identity, code, AREA))
     won = [identity.driver_id for identity in winners]
     assert len(won) == 1 and lost == ["order_already_taken"] * 5
@@ -171,15 +183,19 @@ def test_disabled_area_is_409(cd):
 
 
 # Review finding 3: park "a_b" + profile "c" and park "a" + profile "b_c" join to the same "a_b_c".
-COLLIDING_A = {"X-YaTaxi-Park-Id": "a_b", "X-YaTaxi-Driver-Profile-Id": "c"}
-COLLIDING_B = {"X-YaTaxi-Park-Id": "a", "X-YaTaxi-Driver-Profile-Id": "b_c"}
+def colliding_a() -> dict:
+    return as_driver("a_b", "c")
+
+
+def colliding_b() -> dict:
+    return as_driver("a", "b_c")
 
 
 def test_drivers_whose_joined_ids_collide_are_different_drivers(cd):
     code = created_code(cd, "order-1")
-    assert post(cd, "/codedispatch/order/assign", {"code": code, "area_id": AREA}, COLLIDING_A).status_code == 200
+    assert post(cd, "/codedispatch/order/assign", {"code": code, "area_id": AREA}, colliding_a()).status_code == 200
     processing_messages()
-    answer = post(cd, "/codedispatch/order/assign", {"code": code, "area_id": AREA}, COLLIDING_B)
+    answer = post(cd, "/codedispatch/order/assign", {"code": code, "area_id": AREA}, colliding_b())
     assert (answer.status_code, answer.json_body["code"]) == (409, "order_already_taken")
     assert processing_messages() == []
     stored = Assignment.get("order-1")
@@ -188,8 +204,8 @@ def test_drivers_whose_joined_ids_collide_are_different_drivers(cd):
 
 def test_status_of_a_colliding_driver_is_not_found(cd):
     code = created_code(cd, "order-1")
-    post(cd, "/codedispatch/order/assign", {"code": code, "area_id": AREA}, COLLIDING_A)
-    mine = cd.http.get("/codedispatch/assignment/status?order_id=order-1", headers=COLLIDING_A)
+    post(cd, "/codedispatch/order/assign", {"code": code, "area_id": AREA}, colliding_a())
+    mine = cd.http.get("/codedispatch/assignment/status?order_id=order-1", headers=colliding_a())
     assert mine.status_code == 200
-    other = cd.http.get("/codedispatch/assignment/status?order_id=order-1", headers=COLLIDING_B)
+    other = cd.http.get("/codedispatch/assignment/status?order_id=order-1", headers=colliding_b())
     assert (other.status_code, other.json_body["code"]) == (404, "assignment_not_found")

@@ -28,6 +28,13 @@ def test_defaults_keep_the_feature_off():
     ("CODE_DISPATCH_ZONES_SETTINGS", {"zenit": {"enabled": True, "queue_zones": []}}),
     ("CODE_DISPATCH_PROCESSING_ENABLED", "maybe"),
     ("code_dispatch", {"enabled": True, "extra": 1}),
+    ("code_dispatch", {"clauses": [{"predicate": {"in": {"area_id": "zenit"}}, "value": {"enabled": True}}],
+                       "default": {"enabled": False}}),
+    ("code_dispatch", {"clauses": [{"predicate": {"eq": {"city": "spb"}}, "value": {"enabled": True}}],
+                       "default": {"enabled": False}}),
+    ("code_dispatch", {"clauses": [{"predicate": {"true": {}}, "value": {"enabled": "maybe"}}],
+                       "default": {"enabled": False}}),
+    ("code_dispatch", {"clauses": []}),
 ])
 def test_invalid_values_are_refused_by_the_config_route(client, name, value):
     answer = client.http.put(f"/internal/v1/configs/{name}", headers={"Content-Type": "application/json"},
@@ -39,7 +46,11 @@ def test_invalid_values_are_refused_by_the_config_route(client, name, value):
 def test_local_demo_configs_are_valid_and_switch_zenit_on():
     values = json.loads((ROOT / "local/demo_configs/codedispatch.json").read_text())
     parsed = {name: config.lookup(name).validate(value) for name, value in values.items()}
-    assert parsed["code_dispatch"].enabled and parsed["CODE_DISPATCH_PROCESSING_ENABLED"]
+    assert config.lookup("code_dispatch").kind == "experiment"
+    demo = EXPERIMENT.compile(parsed["code_dispatch"])
+    for kwargs in ({}, {"area_id": "zenit"}, {"area_id": "x", "park_id": "p", "driver_profile_id": "d"}):
+        assert demo.match(kwargs).enabled, kwargs  # the demo matches everybody
+    assert parsed["CODE_DISPATCH_PROCESSING_ENABLED"]
     assert parsed["CODE_DISPATCH_ZONES_SETTINGS"]["zenit"].enabled
     assert (parsed["CODE_DISPATCH_GENERATOR_SETTINGS"].length,
             parsed["CODE_DISPATCH_GENERATOR_SETTINGS"].alphabet) == (6, "0123456789")

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from chalicelib.codedispatch import codes, service
+from chalicelib.codedispatch import codes, service, store
 from chalicelib.codedispatch.models import AreaCode, Assignment
 from chalicelib.core import clock
 from tests.codedispatch.conftest import (
@@ -145,13 +145,13 @@ def test_an_expired_assignment_of_the_order_is_replaced(cd):
 def test_two_creates_racing_for_one_order_end_with_one_code(cd, monkeypatch):
     winner = created_code(cd, "order-1")
     # The loser read before the winner wrote: it saw no assignment and tries to write its own.
-    real, reads = service._live_assignment, []
+    real, reads = store.live_assignment, []
 
     def stale_first(order_id):
         reads.append(order_id)
         return None if len(reads) == 1 else real(order_id)
 
-    monkeypatch.setattr(service, "_live_assignment", stale_first)
+    monkeypatch.setattr(store, "live_assignment", stale_first)
     loser = service.create_order("order-1", AREA)
     assert (loser.code, loser.created) == (winner, False)
     assert codes_of("order-1") == [winner]  # the loser's guard went with its cancelled transaction
@@ -160,7 +160,7 @@ def test_two_creates_racing_for_one_order_end_with_one_code(cd, monkeypatch):
 
 def test_concurrent_creates_for_one_order_in_threads(cd, monkeypatch):
     results, errors = [], []
-    read_together(monkeypatch, service, 6)  # all six see no assignment, then all write
+    read_together(monkeypatch, store, 6)  # all six see no assignment, then all write
 
     def run():
         try:

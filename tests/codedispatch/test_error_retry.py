@@ -8,7 +8,7 @@ attempt only.
 from __future__ import annotations
 
 
-from chalicelib.codedispatch import service, upstreams
+from chalicelib.codedispatch import service, store, upstreams
 from chalicelib.codedispatch.models import Assignment
 from chalicelib.codedispatch.schemas import ERROR_MESSAGES
 from chalicelib.core import clock
@@ -103,8 +103,8 @@ def test_a_stale_lookup_of_the_old_attempt_cannot_touch_the_new_one(cd, upstream
 
     monkeypatch.setattr(upstreams, "acquire_driver", slow_lookups_answer)
     reads = iter([stale])
-    real_read = service._live_assignment
-    monkeypatch.setattr(service, "_live_assignment", lambda order_id: next(reads, None) or real_read(order_id))
+    real_read = store.live_assignment
+    monkeypatch.setattr(store, "live_assignment", lambda order_id: next(reads, None) or real_read(order_id))
     answer = lookup(cd, "order-1")  # its miss belongs to attempt 1; it goes on with attempt 2
     assert answer.status_code == 200, answer.json_body
     stored = Assignment.get("order-1")
@@ -131,7 +131,7 @@ def test_the_new_attempt_expires_with_the_order_s_code(cd, upstream):
 def test_two_drivers_racing_to_retry_one_wins(cd, upstream, monkeypatch):
     code = errored(cd, upstream)
     drivers = [DriverIdentity("park1", f"driver-{i}") for i in range(5)]
-    read_together(monkeypatch, service, len(drivers))  # all read "error", then all write
+    read_together(monkeypatch, store, len(drivers))  # all read "error", then all write
     winners, lost = race(drivers, lambda identity: service.assign_order(identity, code, AREA))
     won = [identity.driver_profile_id for identity in winners]
     assert len(won) == 1 and lost == ["order_already_taken"] * 4

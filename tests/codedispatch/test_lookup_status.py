@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.codedispatch import service
+from chalicelib.codedispatch import service, store
 from chalicelib.codedispatch.models import Assignment
 from chalicelib.codedispatch.schemas import ERROR_MESSAGES
 from chalicelib.core import clock
@@ -108,7 +108,7 @@ def test_lookup_of_an_order_without_code(cd):
 def test_two_lookups_racing_end_assigned_once(cd, upstream, typed, monkeypatch):
     stale = Assignment.get(typed)  # the second lookup read "processing"...
     assert lookup(cd, typed).status_code == 200  # ...the first one assigned meanwhile
-    monkeypatch.setattr(service, "_live_assignment", lambda order_id: stale)
+    monkeypatch.setattr(store, "live_assignment", lambda order_id: stale)
     answer = lookup(cd, typed)
     assert answer.status_code == 200 and answer.json_body["driver"] == DRIVER_A
     assert statuses(typed) == [(None, "pending"), ("pending", "processing"), ("processing", "assigned")]
@@ -118,7 +118,7 @@ def test_a_late_tracker_miss_cannot_undo_an_assignment(cd, upstream, typed, monk
     stale = Assignment.get(typed)
     assert lookup(cd, typed).status_code == 200
     tracker_absent(upstream, "a")  # the racing lookup's acquire says "not found"
-    monkeypatch.setattr(service, "_live_assignment", lambda order_id: stale)
+    monkeypatch.setattr(store, "live_assignment", lambda order_id: stale)
     answer = lookup(cd, typed)
     assert answer.status_code == 200
     assert Assignment.get(typed).status == "assigned" and Assignment.get(typed).error_code is None
@@ -146,8 +146,7 @@ def test_status_of_a_pending_order_is_nobody_s(cd):
 
 def test_status_needs_identity_and_order_id(cd, typed):
     assert cd.http.get(f"/codedispatch/assignment/status?order_id={typed}").status_code == 401
-    answer = cd.http.get("/codedispatch/assignment/status", headers={
-        "X-YaTaxi-Park-Id": "park1", "X-YaTaxi-Driver-Profile-Id": "driver-a"})
+    answer = cd.http.get("/codedispatch/assignment/status", headers=driver("a"))
     assert (answer.status_code, answer.json_body["code"]) == (400, "invalid_request")
 
 
@@ -170,7 +169,7 @@ def test_full_change_log(cd, upstream, typed):
 def test_status_never_moves_backwards(cd, typed):
     stored = Assignment.get(typed)
     with pytest.raises(ValueError):
-        service._move(stored, service.Status.PENDING, who="test")
+        store.move(stored, store.Status.PENDING, who="test")
     lookup(cd, typed)
     with pytest.raises(ValueError):
-        service._move(Assignment.get(typed), service.Status.ERROR, who="test", error_code="x")
+        store.move(Assignment.get(typed), store.Status.ERROR, who="test", error_code="x")

@@ -10,6 +10,7 @@ from chalicelib.codedispatch.service import TooManyAttempts
 from chalicelib.core import clock
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.errors import AppError, NotFound
+from tests.conftest import as_driver
 from tests.codedispatch.conftest import (
     AREA, ZONE, assign, atomic_moto_writes, created_code, enable, post, set_configs,
 )
@@ -49,9 +50,9 @@ def test_the_limit_is_per_park_and_profile_not_their_joined_id(cd):
     code = created_code(cd, "order-1")
     for _ in range(10):
         post(cd, "/codedispatch/order/assign", {"code": wrong(code), "area_id": AREA},
-             {"X-YaTaxi-Park-Id": "a_b", "X-YaTaxi-Driver-Profile-Id": "c"})
+             as_driver("a_b", "c"))
     other = post(cd, "/codedispatch/order/assign", {"code": wrong(code), "area_id": AREA},
-                 {"X-YaTaxi-Park-Id": "a", "X-YaTaxi-Driver-Profile-Id": "b_c"})
+                 as_driver("a", "b_c"))
     assert other.status_code == 404
 
 

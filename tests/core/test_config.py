@@ -26,7 +26,7 @@ def test_a_value_never_stored_is_the_default_and_a_stored_one_is_read(aws_mock):
     assert config.read(NAME)["is_default"] is True
     store(NAME, "5")
     assert KEEP_AFTER_FINISH_HOURS.get() == 5
-    assert config.read(NAME) == {"name": NAME, "value": 5, "is_default": False,
+    assert config.read(NAME) == {"name": NAME, "kind": "config", "value": 5, "is_default": False,
                                  "description": KEEP_AFTER_FINISH_HOURS.description}
 
 
