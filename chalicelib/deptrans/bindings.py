@@ -1,0 +1,78 @@
+"""A driver's KRT registry ID: bind it (checked against KRT for the driver's licence) and say whether one is bound.
+
+The licence: driver-profiles gives the profile's driver_license_pd_id, personal the number behind it. The
+number lives in this call's memory only (sent to KRT, never stored, never logged); the ID is stored per
+licence pd_id and never returned to a driver (the doc: "return the fact of its presence instead").
+"""
+from __future__ import annotations
+
+import re
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.core import clock
+from chalicelib.core.errors import BadRequest, NotFound, UpstreamRejected, UpstreamUnavailable
+from chalicelib.core.identity import DriverIdentity
+from chalicelib.core.logs import get_logger
+
+from . import caches, krt, upstreams
+from .feeds import feed_fields
+from .models import DriverProfile, driver_key
+from .schemas import ID_PATTERN
+
+log = get_logger(__name__)
+
+
+def _licence_pd_id(identity: DriverIdentity, prefer_fresh: bool) -> str:
+    driver = (identity.park_id, identity.driver_profile_id)
+    found = caches.licences([driver], prefer_fresh=prefer_fresh)
+    if driver not in found:
+        raise UpstreamUnavailable("driver-profiles is unavailable", code="driver_profiles_unavailable")
+    pd_id = found[driver]
+    if pd_id is None:
+        raise NotFound("the driver's profile has no driver licence", code="driver_licence_not_found")
+    return pd_id
+
+
+def is_bound(identity: DriverIdentity) -> bool:
+    pd_id = _licence_pd_id(identity, prefer_fresh=False)
+    try:
+        DriverProfile.get(pd_id)
+    except DoesNotExist:
+        return False
+    return True
+
+
+def bind(identity: DriverIdentity, deptrans_id: str) -> None:
+    """Check the ID's format and that KRT knows it for this driver's licence, then save it for the licence.
+    KRT (or personal) down -> UpstreamUnavailable and nothing saved."""
+    if not re.fullmatch(ID_PATTERN.get(), deptrans_id):
+        raise BadRequest("the ID does not have the registry's format", code="invalid_id")
+    pd_id = _licence_pd_id(identity, prefer_fresh=True)
+    try:
+        number = upstreams.licence_number(pd_id)
+    except UpstreamRejected:
+        raise UpstreamUnavailable("personal refused the licence lookup", code="personal_unavailable") from None
+    if number is None:
+        raise NotFound("the driver licence is unknown", code="driver_licence_not_found")
+    try:
+        valid = krt.verify_id(deptrans_id, number)
+    except UpstreamRejected:
+        # KRT refuses the question itself (4xx other than 401): the driver cannot fix that by retyping.
+        raise UpstreamUnavailable("KRT refused the check", code="krt_unavailable") from None
+    if not valid:
+        log.event("deptrans.id_mismatch", park_id=identity.park_id, driver_profile_id=identity.driver_profile_id)
+        raise BadRequest("the ID does not belong to the driver's licence", code="id_mismatch")
+    now = clock.now()
+    profile = driver_key(identity.park_id, identity.driver_profile_id)
+    # One licence, one ID: a new ID replaces the old one; the profile joins the licence's set.
+    fields = feed_fields(pd_id, pd_id, now)
+    DriverProfile(licence_pd_id=pd_id).update(actions=[
+        DriverProfile.deptrans_id.set(deptrans_id),
+        DriverProfile.updated_at.set(now),
+        DriverProfile.profiles.add({profile}),
+        DriverProfile.feed_shard.set(fields["feed_shard"]),
+        DriverProfile.feed_key.set(fields["feed_key"]),
+    ])
+    log.event("deptrans.id_bound", park_id=identity.park_id, driver_profile_id=identity.driver_profile_id)
+

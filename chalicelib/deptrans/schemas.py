@@ -1,0 +1,185 @@
+"""Payloads that cross the deptrans service's boundary: queue messages, routes, upstream answers, configs."""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+
+from chalicelib.core import config
+from chalicelib.core.clock import to_utc
+from chalicelib.core.schema import Schema
+
+# Park and profile ids end up in keys ("<park_id>/<driver_id>") and logs: a closed alphabet, bounded length.
+EntityId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+UtcDatetime = Annotated[dt.datetime, AfterValidator(to_utc)]
+
+
+class DriverStatus(str, enum.Enum):
+    online = "online"
+    busy = "busy"
+    offline = "offline"
+
+
+class LineState(str, enum.Enum):
+    """What KRT cares about: is the driver taking orders (on line) or not."""
+
+    on_line = "on_line"
+    off_line = "off_line"
+
+
+def line_state(status: DriverStatus | str) -> LineState:
+    return LineState.off_line if DriverStatus(status) is DriverStatus.offline else LineState.on_line
+
+
+# --- queue deptrans_contractor_status_events ------------------------------------------------------
+
+class StatusEvent(Schema):
+    """A contractor's status changed (standing in for the contractor-statuses-events topic)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    park_id: EntityId
+    driver_id: EntityId
+    status: DriverStatus
+    updated_at: UtcDatetime
+
+
+# --- driver routes ---------------------------------------------------------------------------------
+
+class BindIdIn(Schema):
+    # The format itself is a config (deptrans_id_pattern), checked in the service; this only bounds size.
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class BoundOut(Schema):
+    bound: bool
+
+
+# --- feeds -----------------------------------------------------------------------------------------
+
+class FeedQuery(Schema):
+    cursor: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class FeedProfile(Schema):
+    park_id: str
+    driver_id: str
+
+
+class IdUpdate(Schema):
+    licence_pd_id: str
+    id: str
+    profiles: list[FeedProfile]
+    updated_at: str
+
+
+class IdUpdatesOut(Schema):
+    items: list[IdUpdate]
+    cursor: str
+
+
+class StatusUpdate(Schema):
+    licence_pd_id: str
+    session_status: str
+    ended_at: str | None = None
+    line_state: str
+    changed_at: str
+    park_id: str
+    driver_id: str
+    updated_at: str
+
+
+class StatusUpdatesOut(Schema):
+    items: list[StatusUpdate]
+    cursor: str
+
+
+# --- upstream answers ------------------------------------------------------------------------------
+
+class KrtToken(Schema):
+    model_config = ConfigDict(extra="ignore")
+
+    access_token: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    expires_in: Annotated[int, Field(ge=1, le=7 * 24 * 3600)]
+
+
+class KrtVerifyAnswer(Schema):
+    model_config = ConfigDict(extra="ignore")
+
+    valid: bool
+
+
+class KrtShift(Schema):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    ends_at: UtcDatetime | None = None
+
+
+class KrtLineStateAnswer(Schema):
+    model_config = ConfigDict(extra="ignore")
+
+    shift: KrtShift
+
+
+class KrtCredentials(Schema):
+    model_config = ConfigDict(extra="ignore")
+
+    client_id: Annotated[str, StringConstraints(min_length=1)]
+    client_secret: Annotated[str, StringConstraints(min_length=1)]
+
+
+# --- runtime configs -------------------------------------------------------------------------------
+
+class RegionBounds(Schema):
+    """A lon/lat rectangle; statuses are sent only for drivers inside it (going off line excepted)."""
+
+    min_lon: Annotated[float, Field(ge=-180, le=180)]
+    min_lat: Annotated[float, Field(ge=-90, le=90)]
+    max_lon: Annotated[float, Field(ge=-180, le=180)]
+    max_lat: Annotated[float, Field(ge=-90, le=90)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "RegionBounds":
+        if self.min_lon >= self.max_lon or self.min_lat >= self.max_lat:
+            raise ValueError("min must be below max")
+        return self
+
+    def contains(self, lon: float, lat: float) -> bool:
+        return self.min_lon <= lon <= self.max_lon and self.min_lat <= lat <= self.max_lat
+
+
+ID_PATTERN = config.define(
+    "deptrans_id_pattern", Annotated[str, StringConstraints(min_length=1, max_length=256)], r"^[0-9A-Z]{6,32}$",
+    "The format of a driver's KRT registry ID, checked before KRT is asked.",
+)
+REGION = config.define(
+    "deptrans_region", RegionBounds, {"min_lon": 36.80, "min_lat": 55.14, "max_lon": 37.97, "max_lat": 56.02},
+    "Line-state changes are sent to KRT only for drivers inside these bounds (default: Moscow).",
+)
+CATEGORIES = config.define(
+    "deptrans_categories", list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
+    ["econom", "comfort", "comfortplus"],
+    "Line-state changes are sent to KRT only for drivers with at least one of these categories.",
+)
+SESSION_HISTORY_DAYS = config.define(
+    "deptrans_session_history_days", Annotated[int, Field(ge=1, le=30)], 7,
+    "How long KRT's session statuses are kept (history of 1-30 days, DynamoDB TTL).",
+)
+SENDER_CONCURRENCY = config.define(
+    "deptrans_sender_concurrency", Annotated[int, Field(ge=1, le=64)], 24,
+    "How many KRT calls the status sender makes at once.",
+)
+CACHE_FRESH_SECONDS = config.define(
+    "deptrans_cache_fresh_seconds", Annotated[int, Field(ge=0, le=24 * 3600)], 600,
+    "Driver profile and category answers younger than this are used without asking the upstream again.",
+)
+FEED_SAFETY_SECONDS = config.define(
+    "deptrans_feed_safety_seconds", Annotated[int, Field(ge=2, le=600)], 10,
+    "Feeds never hand out changes younger than this: it covers index lag and writers' clock skew.",
+)
+
+Line = Literal["on_line", "off_line"]
