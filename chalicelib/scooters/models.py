@@ -39,6 +39,7 @@ NEW, BOOKING, BOOKED, CLAIMED, PERFORMER_FOUND, RENTABLE, DONE, WAITING = (
     "new", "booking", "booked", "claimed", "performer_found", "rentable", "done", "waiting")
 # Keys of RechargeTask.point_ids: the claim's route point types (A, B, C of the doc).
 SOURCE, DESTINATION, RETURN = "source", "destination", "return"
+SWEEP = "due"  # the one hash value of DueIndex
 
 
 class ClaimIdIndex(GlobalSecondaryIndex):
@@ -47,6 +48,19 @@ class ClaimIdIndex(GlobalSecondaryIndex):
         projection = AllProjection()
 
     claim_id = UnicodeAttribute(hash_key=True)
+
+
+class DueIndex(GlobalSecondaryIndex):
+    """Sparse: only tasks before their claim (new, booking, booked, waiting) carry `sweep`/`due_at`. The finder's
+    schedule re-enqueues those whose `due_at` passed: a planning message that was lost (or a re-send that
+    failed) cannot strand a task. A Query reads the overdue ones only."""
+
+    class Meta:
+        index_name = "due-index"
+        projection = AllProjection()
+
+    sweep = UnicodeAttribute(hash_key=True)
+    due_at = NumberAttribute(range_key=True)
 
 
 class RechargeTask(Table):
@@ -81,6 +95,12 @@ class RechargeTask(Table):
     # A rescheduled task is not planned before this moment (SQS delays stop at 15 minutes).
     not_before = EpochSeconds(null=True)
     reason = UnicodeAttribute(null=True)  # why it waits (no_cabinet, cargo_unavailable, claim_failed, ...)
+    failures = NumberAttribute(default=0)  # reschedules in a row (the delay backs off)
+    # Bookings released on paper whose unbook call failed: the planner retries them before planning again.
+    pending_unbook_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    # The watchdog (DueIndex): present only before the claim exists.
+    sweep = UnicodeAttribute(null=True)
+    due_at = NumberAttribute(null=True)  # epoch seconds
     # Courier screens (courier*.py).
     taken_cell_ids = ListAttribute(of=UnicodeAttribute, null=True)
     broken_cell_ids = ListAttribute(of=UnicodeAttribute, null=True)
@@ -93,6 +113,7 @@ class RechargeTask(Table):
     expires_at = TTLAttribute()
 
     by_claim = ClaimIdIndex()
+    by_due = DueIndex()
 
 
 def task_id_of(car_id: str, tag_id: str) -> str:
@@ -124,4 +145,8 @@ class JournalCursor(Table):
 
     name = UnicodeAttribute(hash_key=True)
     cursor = UnicodeAttribute(null=True)
+    # The event the last runs failed on, and how many runs in a row (a poison event is skipped after a few).
+    blocked_claim_id = UnicodeAttribute(null=True)
+    blocked_revision = NumberAttribute(null=True)
+    blocked_runs = NumberAttribute(null=True)
     updated_at = EpochSeconds()

@@ -1,0 +1,16 @@
+"""What the scooters Lambda functions may touch (see chalicelib/core/access.py)."""
+from chalicelib.core.access import grant
+from chalicelib.core.config import ConfigValue
+from chalicelib.core.lease import Lease
+
+from . import jobs, planner, tasks
+from .models import JournalCursor, RechargeTask
+
+# Planning reads the depots/algorithm configs and moves its task; a reschedule sends the task's next message.
+grant(tasks.scooters_misc_recharge, read=[ConfigValue, RechargeTask], write=[RechargeTask], send=[planner.QUEUE])
+# The finder creates tasks (conditional put), sweeps overdue ones through the due index, sends their planning.
+grant(jobs.ScootersFindDischarged, read=[ConfigValue, RechargeTask], write=[RechargeTask, Lease],
+      send=[planner.QUEUE])
+# The follower finds tasks by claim (claim_id-index), moves them, keeps the journal cursor, reschedules.
+grant(jobs.ScootersFollowClaims, read=[ConfigValue, RechargeTask, JournalCursor],
+      write=[RechargeTask, JournalCursor, Lease], send=[planner.QUEUE])

@@ -1,0 +1,136 @@
+"""Find discharged scooters (doc part 2): poll the scooter backend, open one recharge task per battery_low tag.
+
+The backend filters (`battery_low*-recharge_processing`), so one run costs one car/list plus, per discharged
+car not yet taken, one car/info, one conditional put, one message and one tag call: it grows with the
+discharged cars, never with the fleet. Order per car: task (conditional put) -> planning message -> tag
+`recharge_processing`. A crash between them is repaired by the next poll: the car is still listed (no tag
+yet), its task exists in `new`, so the message is sent again (planning is idempotent) and the tag added.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from pynamodb.exceptions import PutError
+
+from chalicelib.core import clock
+from chalicelib.core.dynamo import condition_failed
+from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable, describe
+from chalicelib.core.logs import get_logger
+from chalicelib.core.storage import epoch, is_live
+
+from . import planner, upstreams
+from .models import NEW, SWEEP, RechargeTask, get_task, task_id_of
+
+log = get_logger(__name__)
+
+
+@dataclasses.dataclass
+class FindReport:
+    listed: int = 0
+    created: int = 0
+    resent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    swept: int = 0
+    out_of_time: bool = False
+
+
+def _battery_tag(info) -> str | None:
+    """The id of the car's battery_low tag (exact name first, then a threshold tag like battery_low_40)."""
+    tags = [t for t in info.tags if t.tag.startswith(upstreams.BATTERY_LOW)]
+    tags.sort(key=lambda t: t.tag != upstreams.BATTERY_LOW)
+    return tags[0].tag_id if tags else None
+
+
+def _create(car_id: str, tag_id: str, info) -> bool:
+    """Conditional put of the task; False when it exists (a race, or a run that stopped half way)."""
+    now = clock.now()
+    task = RechargeTask(
+        task_id_of(car_id, tag_id), car_id=car_id, tag_id=tag_id, status=NEW, attempt=1,
+        position=list(info.position), battery_id=info.battery.id if info.battery else None,
+        failures=0, sweep=SWEEP, due_at=epoch(now) + planner.WATCHDOG_SECONDS,
+        created_at=now, updated_at=now, expires_at=now + planner.TASK_TTL,
+    )
+    try:
+        # An expired item DynamoDB has not deleted yet counts as gone.
+        task.save(condition=RechargeTask.task_id.does_not_exist() | (RechargeTask.expires_at <= now))
+    except PutError as error:
+        if condition_failed(error):
+            return False
+        raise
+    return True
+
+
+def _take(car_id: str, report: FindReport) -> None:
+    info = upstreams.car_info(car_id)
+    if info is None:
+        report.skipped += 1
+        return
+    tag_names = {t.tag for t in info.tags}
+    tag_id = _battery_tag(info)
+    if tag_id is None or upstreams.RECHARGE_PROCESSING in tag_names:
+        report.skipped += 1  # charged meanwhile, or taken by another run
+        return
+    task_id = task_id_of(car_id, tag_id)
+    if _create(car_id, tag_id, info):
+        planner.enqueue(task_id, 1)
+        report.created += 1
+        log.event("scooters.task_created", task_id=task_id, car_id=car_id)
+    else:
+        existing = get_task(task_id)
+        # The doc: an existing task is a race, skip it. Skipped too when it is already being planned; only a
+        # task still `new` (its run stopped before the message or the tag) gets its message again.
+        if existing is not None and existing.status == NEW:
+            planner.enqueue(task_id, existing.attempt)
+            report.resent += 1
+        else:
+            report.skipped += 1
+    upstreams.add_tag(car_id, upstreams.RECHARGE_PROCESSING)
+
+
+def find_discharged(deadline: float | None = None) -> FindReport:
+    report = FindReport()
+    try:
+        cars = upstreams.list_discharged()
+    except (UpstreamUnavailable, UpstreamRejected) as error:
+        log.error_event("scooters.car_list_failed", error=describe(error))
+        report.failed += 1
+        cars = []
+    report.listed = len(cars)
+    for car in cars:
+        if deadline is not None and time.monotonic() > deadline:
+            report.out_of_time = True  # the rest are still listed next minute
+            break
+        if upstreams.RECHARGE_PROCESSING in car.tags:
+            report.skipped += 1
+            continue
+        try:
+            _take(car.car_id, report)
+        except (UpstreamUnavailable, UpstreamRejected) as error:
+            report.failed += 1
+            log.warning_event("scooters.car_take_failed", car_id=car.car_id, error=describe(error))
+    if deadline is None or time.monotonic() <= deadline:
+        report.swept = sweep_overdue()
+    log.event("scooters.find_discharged", **dataclasses.asdict(report))
+    return report
+
+
+def sweep_overdue(limit: int = 100) -> int:
+    """Re-send planning for tasks whose planning is overdue (a lost or failed message); each gets a new
+    watchdog so it is not sent again every minute while its message is on the way."""
+    now = clock.now()
+    sent = 0
+    for task in RechargeTask.by_due.query(SWEEP, RechargeTask.due_at <= epoch(now), limit=limit):
+        if task.status not in planner.PLANNABLE or not is_live(task.expires_at):
+            continue
+        try:
+            task.update(actions=[RechargeTask.due_at.set(epoch(now) + planner.WATCHDOG_SECONDS)],
+                        condition=(RechargeTask.attempt == task.attempt) & (RechargeTask.due_at <= epoch(now)))
+        except Exception as error:  # moved meanwhile, or the table hiccuped: next minute
+            log.event("scooters.sweep_skip", task_id=task.task_id, error=describe(error))
+            continue
+        planner.enqueue(task.task_id, task.attempt)
+        sent += 1
+        log.event("scooters.task_swept", task_id=task.task_id, status=task.status, attempt=task.attempt)
+    return sent

@@ -1,0 +1,150 @@
+"""Clients of the scooter backend, the cabinets service (scooter-accumulator) and cargo's claims API v2.
+
+Every call goes through core.http: timeouts, bounded retries with backoff (POSTs only with an idempotency
+key; these POSTs are all safe to repeat: tag calls and bookings are idempotent by name or token, claim creation
+by request_id, the journal by cursor). Failures raise UpstreamUnavailable (down, 5xx, 429, timeouts, an
+answer that does not parse) or UpstreamRejected (a definite 4xx); callers decide the fallback.
+"""
+from __future__ import annotations
+
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.core import http
+from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable
+
+from .schemas import Availability, Booking, CarInfo, CarList, Claim, JournalPage, ListedCar, StoreAvailability
+
+SCOOTER_BACKEND = "scooter_backend"
+ACCUMULATOR = "scooter_accumulator"
+CARGO = "cargo"
+ACC = "/scooter-accumulator/v1/cabinet"
+CLAIMS = "/b2b/cargo/integration/v2/claims"
+# The doc's filter: battery_low (and battery_low_NN thresholds) but not already taken into a recharge.
+DISCHARGED_FILTER = "battery_low*-recharge_processing"
+BATTERY_LOW, RECHARGE_PROCESSING = "battery_low", "recharge_processing"
+
+
+def _parse(model: type[BaseModel], body, upstream: str):
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        raise UpstreamUnavailable(f"upstream {upstream} answered an unexpected body") from error
+
+
+def _post(upstream: str, path: str, body=None, *, key: str, params: dict | None = None):
+    return http.call_json(upstream, "POST", path, json=body, params=params, idempotency_key=key)
+
+
+# --- scooter backend --------------------------------------------------------------------------------------
+
+def list_discharged() -> list[ListedCar]:
+    body = http.call_json(SCOOTER_BACKEND, "GET", "/car/list", params={"tags_filter": DISCHARGED_FILTER})
+    return _parse(CarList, body, SCOOTER_BACKEND).cars
+
+
+def car_info(car_id: str) -> CarInfo | None:
+    """The car, or None when the backend does not know it (404)."""
+    try:
+        body = http.call_json(SCOOTER_BACKEND, "GET", "/car/info", params={"car_id": car_id})
+    except UpstreamRejected as error:
+        if error.upstream_status == 404:
+            return None
+        raise
+    return _parse(CarInfo, body, SCOOTER_BACKEND)
+
+
+def add_tag(car_id: str, tag: str) -> None:
+    _post(SCOOTER_BACKEND, "/tag/add", {"car_id": car_id, "tag": tag}, key=f"tag-add:{car_id}:{tag}")
+
+
+def remove_tag(car_id: str, tag: str) -> None:
+    _post(SCOOTER_BACKEND, "/tag/remove", {"car_id": car_id, "tag": tag}, key=f"tag-remove:{car_id}:{tag}")
+
+
+def set_tag_details(car_id: str, tag_id: str, details: dict) -> None:
+    _post(SCOOTER_BACKEND, "/car/details", {"car_id": car_id, "tag_id": tag_id, "details": details},
+          key=f"details:{car_id}:{tag_id}")
+
+
+def servicing_start(car_id: str, tag_id: str, performer: dict) -> None:
+    _post(SCOOTER_BACKEND, "/servicing/start", {"car_id": car_id, "tag_id": tag_id, "performer": performer},
+          key=f"servicing-start:{car_id}:{tag_id}")
+
+
+def servicing_finish(car_id: str, tag_id: str) -> bool:
+    """False when the servicing never started (409 not_started): nothing to finish."""
+    try:
+        _post(SCOOTER_BACKEND, "/servicing/finish", {"car_id": car_id, "tag_id": tag_id},
+              key=f"servicing-finish:{car_id}:{tag_id}")
+    except UpstreamRejected as error:
+        if error.upstream_status == 409:
+            return False
+        raise
+    return True
+
+
+# --- scooter-accumulator ----------------------------------------------------------------------------------
+
+def available_for_booking(store_ids: list[str]) -> list[StoreAvailability]:
+    body = _post(ACCUMULATOR, ACC + "/accumulator/available_for_booking", {"store_ids": store_ids},
+                 key="available:" + ",".join(store_ids)[:200])
+    return _parse(Availability, body, ACCUMULATOR).stores
+
+
+def book(cabinet_id: str, token: str) -> Booking | None:
+    """One battery booked under `token` (a repeat answers the first booking), or None when none is left (409)."""
+    try:
+        body = _post(ACCUMULATOR, ACC + "/accumulator/book", {"cabinet_id": cabinet_id, "accumulators_count": 1},
+                     key=token)
+    except UpstreamRejected as error:
+        if error.upstream_status == 409:
+            return None
+        raise
+    return _parse(Booking, body, ACCUMULATOR)
+
+
+def _on_booking(action: str, book_id: str, extra: dict | None = None) -> bool:
+    """False when the cabinets service no longer knows the booking (404): nothing left to change."""
+    try:
+        _post(ACCUMULATOR, ACC + f"/booking/{action}", {"book_id": book_id, **(extra or {})},
+              key=f"{action}:{book_id}")
+    except UpstreamRejected as error:
+        if error.upstream_status == 404:
+            return False
+        raise
+    return True
+
+
+def unbook(book_id: str) -> bool:
+    return _on_booking("unbook", book_id)
+
+
+def set_contractor(book_id: str, contractor_id: str) -> bool:
+    return _on_booking("set_contractor", book_id, {"contractor_id": contractor_id})
+
+
+def unset_contractor(book_id: str) -> bool:
+    return _on_booking("unset_contractor", book_id)
+
+
+# --- cargo claims v2 -------------------------------------------------------------------------------------
+
+def create_claim(request_id: str, body: dict) -> Claim:
+    answer = _post(CARGO, CLAIMS + "/create", body, params={"request_id": request_id}, key=request_id)
+    return _parse(Claim, answer, CARGO)
+
+
+def claim_info(claim_id: str) -> Claim:
+    answer = _post(CARGO, CLAIMS + "/info", None, params={"claim_id": claim_id}, key=f"info:{claim_id}")
+    return _parse(Claim, answer, CARGO)
+
+
+def accept_claim(claim_id: str, version: int) -> None:
+    _post(CARGO, CLAIMS + "/accept", {"version": version}, params={"claim_id": claim_id},
+          key=f"accept:{claim_id}:{version}")
+
+
+def journal(cursor: str | None) -> JournalPage:
+    body = {} if cursor is None else {"cursor": cursor}
+    answer = _post(CARGO, CLAIMS + "/journal", body, key=f"journal:{cursor}")
+    return _parse(JournalPage, answer, CARGO)
