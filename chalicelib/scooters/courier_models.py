@@ -1,0 +1,52 @@
+"""The courier screens' own tables (design doc 003, part 3). The recharge flow's task lives in models.py.
+
+- scooters_courier_progress: one item per recharge task: what happened at its points. Cells are string
+  sets, changed only with ADD, so a retried call changes nothing twice:
+    opened_cells       booked cells the cabinet reported opened for this courier (the battery is taken)
+    broken_cells       cells the courier reported "did not open", or the cabinet refused to open; never
+                       picked again (a broken cell that had opened counts as broken, not as taken)
+    handed_over_cells  broken cells whose battery the storekeeper handed over by hand (the storekeeper bot)
+    vehicle_report     "missing" (vehicle_not_found) or "destroyed" (vehicle_destroyed); the first one sticks
+- scooters_cabinet_locks: one item per cabinet while one of its cells is open for a courier: the cabinet opens
+  one cell at a time. Taken with a conditional put (free, expired, or already ours) BEFORE the cabinet is
+  asked; released when the cell is seen closed or reported broken; `expires_at` bounds a lock whose holder
+  vanished. Reads filter expiry themselves (TTL deletes late).
+
+Kept apart from the task item (models.py also names courier fields there): the recharge flow writes the
+task, and a courier's write must never race its writes or be lost to a whole-item save.
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import UnicodeAttribute, UnicodeSetAttribute, TTLAttribute
+
+from chalicelib.core.storage import EpochSeconds, Table, TableMeta
+
+MISSING, DESTROYED = "missing", "destroyed"
+
+
+class CourierProgress(Table):
+    class Meta(TableMeta):
+        table_name = "scooters_courier_progress"
+
+    task_id = UnicodeAttribute(hash_key=True)
+    claim_id = UnicodeAttribute(null=True)  # the claim the courier acted under (for people reading the table)
+    opened_cells = UnicodeSetAttribute(null=True)
+    broken_cells = UnicodeSetAttribute(null=True)
+    handed_over_cells = UnicodeSetAttribute(null=True)
+    vehicle_report = UnicodeAttribute(null=True)
+    vehicle_reported_at = EpochSeconds(null=True)
+    door_opened_at = EpochSeconds(null=True)
+    updated_at = EpochSeconds(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class CabinetLock(Table):
+    class Meta(TableMeta):
+        table_name = "scooters_cabinet_locks"
+
+    cabinet_id = UnicodeAttribute(hash_key=True)
+    holder = UnicodeAttribute()  # the task id whose courier the cell is open for
+    cell_id = UnicodeAttribute()
+    acquired_at = EpochSeconds()
+    # Epoch seconds, also the TTL: compared in the acquire condition.
+    expires_at = TTLAttribute()
