@@ -3,7 +3,8 @@ from chalicelib.core.access import grant
 from chalicelib.core.config import ConfigValue
 from chalicelib.core.lease import Lease
 
-from . import jobs, planner, tasks
+from . import api, jobs, planner, tasks
+from .courier_models import CabinetLock, CourierProgress
 from .models import JournalCursor, RechargeTask
 
 # Planning reads the depots/algorithm configs and moves its task; a reschedule sends the task's next message.
@@ -14,3 +15,6 @@ grant(jobs.ScootersFindDischarged, read=[ConfigValue, RechargeTask], write=[Rech
 # The follower finds tasks by claim (claim_id-index), moves them, keeps the journal cursor, reschedules.
 grant(jobs.ScootersFollowClaims, read=[ConfigValue, RechargeTask, JournalCursor],
       write=[RechargeTask, JournalCursor, Lease], send=[planner.QUEUE])
+# The courier screens (api.py, courier*.py) find the task by claim (claim_id-index) and keep their own progress and
+# per-cabinet locks; they never write the task.
+grant(api.bp, read=[RechargeTask, CourierProgress, CabinetLock], write=[CourierProgress, CabinetLock])
