@@ -37,7 +37,7 @@ from chalicelib.core.logs import get_logger
 
 from . import planner, upstreams
 from .models import (
-    CLAIMED, DONE, PERFORMER_FOUND, RENTABLE, RETURN, JournalCursor, RechargeTask, task_by_claim,
+    CLAIMED, DONE, PERFORMER_FOUND, RENTABLE, RETURN, JournalCursor, RechargeTask, points_of, task_by_claim,
 )
 from .schemas import JournalEvent
 
@@ -159,7 +159,7 @@ def _back_in_rent(task: RechargeTask) -> None:
 
 
 def _at_return_point(task: RechargeTask, event: JournalEvent) -> bool:
-    return_id = (task.point_ids or {}).get(RETURN)
+    return_id = points_of(task).get(RETURN)
     return event.current_point_id is not None and str(event.current_point_id) == return_id
 
 

@@ -120,6 +120,11 @@ def task_id_of(car_id: str, tag_id: str) -> str:
     return f"{car_id}/{tag_id}"
 
 
+def points_of(task: RechargeTask) -> dict[str, str]:
+    """The task's route point ids by type ("source"/"destination"/"return"), as a plain dict."""
+    return task.point_ids.as_dict() if task.point_ids is not None else {}
+
+
 def get_task(task_id: str) -> RechargeTask | None:
     """The live task (consistent read), or None."""
     try:

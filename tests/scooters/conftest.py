@@ -118,3 +118,22 @@ def recharge(aws_mock, upstream, simulator, monkeypatch):
     helper.cabinet("grocery:near", "cab-near", 2)
     helper.cabinet("garage:far", "cab-far", 2)
     return helper
+
+
+@dataclasses.dataclass
+class Claimed:
+    task_id: str
+    claim_id: str
+    points: dict  # type -> the point id as the claim reports it (int in the simulator)
+
+
+@pytest.fixture
+def claimed(recharge) -> Claimed:
+    """A discharged scooter planned up to its cargo claim (the claim is ready_for_approval in cargo)."""
+    recharge.car("s1", level=20)
+    recharge.find()
+    task_id = recharge.sent[0].message.task_id
+    assert recharge.plan_due() == ["claimed"]
+    [claim] = recharge.claims()
+    points = {p["type"]: p["point_id"] for p in claim["body"]["route_points"]}
+    return Claimed(task_id, claim["id"], points)
