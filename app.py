@@ -9,6 +9,8 @@ from chalicelib.picker_orders import tasks as picker_orders_tasks
 from chalicelib.platform import api as platform_api
 from chalicelib.route_sharing import api as route_sharing_api
 from chalicelib.route_sharing import tasks as route_sharing_tasks
+from chalicelib.scooters import jobs as scooters_jobs
+from chalicelib.scooters import tasks as scooters_tasks
 from chalicelib.scooters import api as scooters_api
 
 app = Chalice(app_name="taxi-delivery")
@@ -22,6 +24,8 @@ for blueprint in (
     picker_orders_tasks.bp,
     picker_orders_jobs.bp,
     codedispatch_api.bp,
+    scooters_tasks.bp,
+    scooters_jobs.bp,
     scooters_api.bp,
 ):
     app.register_blueprint(blueprint)
