@@ -12,7 +12,8 @@ bp = Blueprint(__name__)
 
 
 @route(bp, "/eats/v1/eats-orders-tracking/v1/tracking", kind=EATS_USER, query=TrackingQuery,
-       response=TrackedOrder, errors=(404,))
+       response=TrackedOrder, errors=(404, 503))
 def picker_order_tracking(call: Call) -> TrackedOrder:
-    """The customer's grocery order (picker flow): texts, call buttons and banners of the tracking screen."""
+    """The customer's grocery order (picker flow): texts, call buttons and banners of the tracking screen.
+    An order whose customer is not known yet is asked of eats-picker-orders (503 while that is down)."""
     return service.tracked_order(call.query.order_nr, call.identity.user_id)

@@ -368,11 +368,34 @@ def _place_phone(place_id: str | None) -> str:
     return phones.by_place_id.get(place_id or "", phones.default)
 
 
+def _customer_of(order: PickerOrder) -> str | None:
+    """The order's customer: the one its events named first, else the one eats-picker-orders names (stored,
+    so it is asked once). None when nobody names one. Upstream down: UpstreamUnavailable (503), so an order
+    whose customer is unknown is never shown on a guess (fail closed)."""
+    if order.customer_id is not None:
+        return order.customer_id
+    try:
+        fresh = upstreams.fetch_order(order.order_nr)
+    except UpstreamRejected:  # it does not know the order (404) or refuses: nobody is named
+        log.event("picker_orders.customer_unknown", order_nr=order.order_nr, source="upstream_rejected")
+        return None
+    if fresh.customer_id is None:
+        log.event("picker_orders.customer_unknown", order_nr=order.order_nr, source="upstream_names_none")
+        return None
+    if not _fill_customer(order.order_nr, fresh.customer_id, create=False):
+        order.refresh()  # an event named the customer meanwhile: the first one sticks
+        return order.customer_id
+    log.event("picker_orders.customer_fetched", order_nr=order.order_nr)
+    return fresh.customer_id
+
+
 def tracked_order(order_nr: str, user_id: str) -> TrackedOrder:
     order = _live_order(order_nr)
-    if order.customer_id is not None and order.customer_id != user_id:
-        # The same answer as for an unknown order: one customer never learns about another's orders.
-        log.event("picker_orders.tracking_customer_mismatch", order_nr=order_nr)
+    customer = _customer_of(order)
+    if customer is None or customer != user_id:
+        # The same answer as for an unknown order: one customer never learns about another's orders, and an
+        # order nobody has named a customer of is nobody's yet (its screen can carry the picker's phone).
+        log.event("picker_orders.tracking_customer_mismatch", order_nr=order_nr, customer_known=customer is not None)
         raise NotFound("order not found", code="order_not_found")
     status = OrderState(order.status)
     texts = PICKER_TEXTS.get()

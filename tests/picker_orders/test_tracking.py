@@ -112,9 +112,10 @@ def test_another_customer_never_sees_the_order(client):
     assert track(client, "nope", "mallory").json_body == answer.json_body
 
 
-def test_order_without_a_customer_is_shown_to_its_caller(client):
+def test_order_without_a_customer_is_shown_to_no_caller(client):
+    # Neither the events nor eats-picker-orders name a customer (tests/picker_orders/test_customer.py has more).
     send(client, status_event("o1", "new", at(0), customer_id=None))
-    assert track(client, "o1", "anyone").status_code == 200
+    assert track(client, "o1", "anyone").status_code == 404
 
 
 def test_customer_is_the_first_one_seen(client):
