@@ -49,6 +49,7 @@ package: $(VENV)/.installed
 	env -u AWS_ENDPOINT_URL $(PY) -m chalicelib.infra --stage $(STAGE) > build/$(STAGE)/resources.json
 	env -u AWS_ENDPOINT_URL AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/bin/chalice package \
 		--stage $(STAGE) --merge-template build/$(STAGE)/resources.json build/$(STAGE)/package
+	$(PY) -m tools.bytecode build/$(STAGE)/package
 
 bench: $(VENV)/.installed
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

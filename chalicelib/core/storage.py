@@ -8,10 +8,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 
+import pynamodb.connection.base
 from pynamodb.attributes import NumberAttribute, TTLAttribute
 from pynamodb.models import Model
 
 from . import clock
+from .aws import botocore_session
+
+# PynamoDB makes a new botocore session per table connection (each re-reads botocore's data, ~60-100 ms
+# per table at cold start); every table and transaction shares the thread's session instead.
+pynamodb.connection.base.get_session = botocore_session
 
 
 class TableMeta:

@@ -1,0 +1,65 @@
+"""The deployment zip ships bytecode the Lambda's Python loads as is (tools/bytecode.py after `chalice package`)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from tests.conftest import ROOT
+from tools.bytecode import _pyc_name, runtime_version
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory) -> pathlib.Path:
+    """What `make package` builds: chalice package, then the bytecode step."""
+    out = tmp_path_factory.mktemp("bytecode")
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    resources = subprocess.run([sys.executable, "-m", "chalicelib.infra", "--stage", "prod"], cwd=ROOT, env=env,
+                               check=True, capture_output=True, text=True).stdout
+    (out / "resources.json").write_text(resources)
+    chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
+    subprocess.run([chalice, "package", "--stage", "prod", "--merge-template", str(out / "resources.json"),
+                    str(out / "pkg")], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "tools.bytecode", str(out / "pkg")], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    return out / "pkg"
+
+
+def test_every_module_of_the_zip_has_its_unchecked_hash_pyc_for_the_runtime(package):
+    template = json.loads((package / "sam.json").read_text())
+    # The bytecode is for the interpreter the functions run on (its cache tag and magic number).
+    assert runtime_version(template) == sys.version_info[:2]
+    with zipfile.ZipFile(package / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        sources = sorted(n for n in names if n.endswith(".py"))
+        assert "app.py" in sources and "chalicelib/core/api.py" in sources
+        missing = [s for s in sources if _pyc_name(s) not in names]
+        assert missing == []
+        for source in ("app.py", "chalicelib/core/queues.py", "pydantic/main.py"):
+            pyc = archive.read(_pyc_name(source))
+            assert pyc[:4] == importlib.util.MAGIC_NUMBER
+            # PEP 552 flags: hash-based (bit 0) and NOT checked against the source (bit 1).
+            assert int.from_bytes(pyc[4:8], "little") == 0b01
+
+
+def test_the_import_system_loads_the_shipped_bytecode_without_looking_at_the_source(package, tmp_path):
+    with zipfile.ZipFile(package / "deployment.zip") as archive:
+        archive.extractall(tmp_path)
+    # A source changed after packaging: an unchecked .pyc is still what runs (so zip timestamps cannot matter).
+    clock = tmp_path / "chalicelib" / "core" / "clock.py"
+    clock.write_text(clock.read_text() + "\nraise SystemExit('the source was compiled, not the shipped .pyc')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "AWS_ENDPOINT_URL"}
+    env.update({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tmp_path), "AWS_DEFAULT_REGION": "us-east-1"})
+    answer = subprocess.run(
+        [sys.executable, "-S", "-c", "import app, chalicelib.core.clock as c; print(c.__cached__)"],
+        cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    assert answer.stdout.strip().endswith(_pyc_name("chalicelib/core/clock.py"))
+    assert not list(tmp_path.glob("chalicelib/core/__pycache__/clock.*.pyc.*"))  # nothing was written
