@@ -31,7 +31,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import itertools
-import logging
 import threading
 import time
 from collections import Counter
@@ -51,8 +50,6 @@ from .models import PENDING_SHARDS, DriverProfile, SessionStatus, StatusQueueEnt
 from .schemas import CATEGORIES, REGION, SENDER_CONCURRENCY, SESSION_HISTORY_DAYS, LineState, line_state
 
 log = get_logger(__name__)
-# More threads than core.http's pool keeps connections for: the extra connections are simply not kept.
-logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 PAGE_PER_SHARD = 50
 KRT_FAILURES_TO_STOP = 3
@@ -91,7 +88,12 @@ def run(deadline: float) -> dict:
     """Drain the queue until `deadline` (time.monotonic()); returns what the run did, by outcome."""
     state = _Run(deadline=deadline)
     waiting: set[tuple[str, str]] = set()
-    with ThreadPoolExecutor(max_workers=SENDER_CONCURRENCY.get(), thread_name_prefix="krt") as pool:
+    concurrency = SENDER_CONCURRENCY.get()
+    try:
+        krt.keep_connections(concurrency)
+    except AppError:
+        pass  # KRT not configured: every send will say so
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="krt") as pool:
         while not state.over():
             progressed = False
             for page in _pending_pages(waiting):
