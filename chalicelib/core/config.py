@@ -336,6 +336,11 @@ class _Compiled(Generic[T]):
                 return value
         return self.stored.default
 
+    def possible_values(self) -> list[T]:
+        """Every value it can give (each clause's, then the default): for a caller that must bound a choice
+        before it knows the kwargs (e.g. the shortest timeout any order can get)."""
+        return [value for _, value in self.rules] + [self.stored.default]
+
 
 @dataclasses.dataclass
 class ExperimentDef(ConfigDef[T]):
@@ -362,6 +367,11 @@ class ExperimentDef(ConfigDef[T]):
 
     def get(self, **kwargs: Any) -> T:
         return super().get().match(kwargs)
+
+    def snapshot(self) -> "_Compiled[T]":
+        """The current experiment (cached like get()), to evaluate many calls against one version of it:
+        `.match(kwargs)`, `.possible_values()`."""
+        return super().get()
 
     def compile(self, stored: ExperimentValue) -> _Compiled[T]:
         return _Compiled(stored=stored, rules=tuple((_compile(clause.predicate, self.name), clause.value)

@@ -190,18 +190,29 @@ class PickerScreenTexts(Schema):
     paying_title: str
 
 
-STATUSES_TIMEOUT = config.define(
+# Experiments (doc 001: "регулировать отдельным экспериментом"), chosen per call. The tracking screen's
+# two behaviours are evaluated with the caller and the order; the refresh timeouts with the order (the
+# periodic job has no caller: user_id there is the order's customer, when known).
+TRACKING_KWARGS = ("user_id", "order_nr", "place_id")
+REFRESH_KWARGS = ("order_nr", "place_id", "user_id")
+STATUSES_TIMEOUT = config.experiment(
     "eats_orders_tracking_picker_statuses_timeout", list[TimeoutSettings], [],
     "Experiment: refresh an order from eats-picker-orders when it has stayed in a listed status for longer "
-    "than `timeout` seconds. Orders in unlisted statuses are never refreshed.",
+    "than `timeout` seconds. Orders in unlisted statuses are never refreshed. Kwargs: the order's order_nr, "
+    "place_id and customer (user_id).",
+    kwargs=REFRESH_KWARGS,
 )
-CALL_PLACE_ENABLED = config.define(
+CALL_PLACE_ENABLED = config.experiment(
     "eats_orders_tracking_picker_call_place_enabled", bool, True,
-    "Experiment: before picking, or without a valid picker phone, show 'call us' texts, button and banner.",
+    "Experiment: before picking, or without a valid picker phone, show 'call us' texts, button and banner. "
+    "Kwargs: user_id (the caller), order_nr, place_id.",
+    kwargs=TRACKING_KWARGS,
 )
-CALL_PICKER_ENABLED = config.define(
+CALL_PICKER_ENABLED = config.experiment(
     "eats_orders_tracking_picker_call_picker_enabled", bool, True,
-    "Experiment: while picking with a valid forwarded phone, show 'call the picker' texts, button and banner.",
+    "Experiment: while picking with a valid forwarded phone, show 'call the picker' texts, button and banner. "
+    "Kwargs: user_id (the caller), order_nr, place_id.",
+    kwargs=TRACKING_KWARGS,
 )
 RETENTION_DAYS = config.define(
     "eats_orders_tracking_picker_retention_days", Annotated[int, Field(ge=1, le=90)], 7,

@@ -8,8 +8,8 @@ history is a record of what happened, not current state. The customer is differe
 the order (and the picker's phone), so the first customer_id ANY event names sticks, whatever the event's
 age (if_not_exists; an older event that changes nothing else fills it with one more conditional update).
 
-Fallback (job picker_orders_updater): orders stuck in a status listed in the experiment for longer than its
-timeout are re-read from eats-picker-orders. They are found through the status -> updated_at index, so the
+Fallback (job picker_orders_updater): orders stuck in a status listed in the experiment (evaluated per order)
+for longer than its timeout are re-read from eats-picker-orders. They are found through the status -> updated_at index, so the
 job reads the stale orders only, never the whole table. A failed fetch queues the order behind the other
 stale ones (still stale, state untouched), and 3 upstream failures in a row end the run (circuit breaker).
 
@@ -36,7 +36,7 @@ from . import upstreams
 from .models import HISTORY_FIELDS, PickerOrder, PickerPhone, event_version, utc_text
 from .schemas import (
     CALL_PICKER_ENABLED, CALL_PLACE_ENABLED, PICKER_TEXTS, PLACE_PHONES, RETENTION_DAYS, STATUS_TEXTS,
-    STATUSES_TIMEOUT, OrderState, PickerOrderMessage, ProcessingEventType, ScreenText, TrackedOrder,
+    STATUSES_TIMEOUT, OrderState, PickerOrderMessage, ProcessingEventType, ScreenText, TimeoutSettings, TrackedOrder,
     TrackedOrderBanner, TrackedOrderButton, TrackedOrderButtonContactType, TrackedOrderButtonPayload,
     UpstreamPickerOrder,
 )
@@ -176,6 +176,7 @@ class RefreshReport:
     raced: int = 0  # an event changed the order meanwhile: left alone
     failed: int = 0  # upstream error or bad answer: skipped this round
     pushed_back: int = 0  # failed fetches queued behind the other stale orders (still stale)
+    not_due: int = 0  # read from the index, but the experiment gives this order a longer timeout (or none)
     out_of_time: bool = False
     circuit_open: bool = False  # upstream down: the run stopped after CIRCUIT_BREAKER_FAILURES in a row
 
@@ -185,12 +186,30 @@ class RefreshReport:
 CIRCUIT_BREAKER_FAILURES = 3
 
 
-def stale_timeouts() -> dict[OrderState, int]:
-    """The experiment's timeouts by status (a status listed twice keeps its shortest timeout)."""
+def _shortest(settings: Iterable[TimeoutSettings], into: dict[OrderState, int]) -> dict[OrderState, int]:
+    for setting in settings:
+        into[setting.status] = min(setting.timeout, into.get(setting.status, setting.timeout))
+    return into
+
+
+def stale_timeouts(**kwargs) -> dict[OrderState, int]:
+    """The experiment's timeouts by status for an order with these kwargs (a status listed twice keeps its
+    shortest timeout)."""
+    return _shortest(STATUSES_TIMEOUT.get(**kwargs), {})
+
+
+def _query_timeouts(experiment) -> dict[OrderState, int]:
+    """By status, the shortest timeout ANY order can get (over every clause and the default): the index is
+    read from there, and each order found is then held to its own timeout."""
     timeouts: dict[OrderState, int] = {}
-    for setting in STATUSES_TIMEOUT.get():
-        timeouts[setting.status] = min(setting.timeout, timeouts.get(setting.status, setting.timeout))
+    for settings in experiment.possible_values():
+        _shortest(settings, timeouts)
     return timeouts
+
+
+def _own_timeout(experiment, order: PickerOrder, status: OrderState) -> int | None:
+    kwargs = {"order_nr": order.order_nr, "place_id": order.place_id, "user_id": order.customer_id}
+    return _shortest(experiment.match(kwargs), {}).get(status)
 
 
 def stale_cutoff(timeout_seconds: int, now: dt.datetime) -> dt.datetime:
@@ -211,10 +230,15 @@ def refresh_stale_orders(deadline: float | None = None) -> RefreshReport:
     """Refresh every stale order of the listed statuses; `deadline` is a time.monotonic() to stop at.
 
     An order whose fetch fails is pushed back behind the other stale orders (see _push_back), so a few
-    failing orders cannot take every run's time; CIRCUIT_BREAKER_FAILURES failures in a row end the run."""
+    failing orders cannot take every run's time; CIRCUIT_BREAKER_FAILURES failures in a row end the run.
+    The timeouts are an experiment evaluated per order: the index is read from the shortest timeout any
+    order can get, and an order whose own clause gives it longer (or does not list its status) is skipped.
+    With no clauses (one timeout per status for everybody) every order read is stale: nothing is skipped."""
     report = RefreshReport()
     now = clock.now()
-    timeouts = stale_timeouts()
+    experiment = STATUSES_TIMEOUT.snapshot()  # one version of the experiment for the whole run
+    targeted = len(experiment.possible_values()) > 1  # clauses: orders may differ in their timeouts
+    timeouts = _query_timeouts(experiment)
     report.statuses = len(timeouts)
     failures_in_a_row = 0
     for status, timeout in timeouts.items():
@@ -225,6 +249,10 @@ def refresh_stale_orders(deadline: float | None = None) -> RefreshReport:
                 report.out_of_time = True
                 log.warning_event("picker_orders.refresh_out_of_time", **dataclasses.asdict(report))
                 return report
+            own = _own_timeout(experiment, order, status) if targeted else timeout
+            if own is None or order.updated_at >= stale_cutoff(own, now):
+                report.not_due += 1
+                continue
             report.stale += 1
             upstream_down = _refresh_one(order, cutoff, now, report)
             failures_in_a_row = failures_in_a_row + 1 if upstream_down else 0
@@ -405,13 +433,15 @@ def tracked_order(order_nr: str, user_id: str) -> TrackedOrder:
     screen: ScreenText | None = None
 
     picker_phone = None
-    if current is Phase.PICKING and CALL_PICKER_ENABLED.get():
+    # The experiments are chosen for this caller and order.
+    kwargs = {"user_id": user_id, "order_nr": order.order_nr, "place_id": order.place_id}
+    if current is Phase.PICKING and CALL_PICKER_ENABLED.get(**kwargs):
         picker_phone = valid_picker_phone(order)
     if picker_phone is not None:
         screen = ScreenText(title=texts.call_picker_title, description=texts.call_picker_title)
         buttons.append(_call_button(texts.call_picker_button, TrackedOrderButtonContactType.picker, picker_phone))
         banners.append(TrackedOrderBanner(text=texts.banner))
-    elif current in (Phase.BEFORE_PICKING, Phase.PICKING) and CALL_PLACE_ENABLED.get():
+    elif current in (Phase.BEFORE_PICKING, Phase.PICKING) and CALL_PLACE_ENABLED.get(**kwargs):
         # Also while picking without a valid picker phone (not generated yet, expired, or the picker
         # experiment switched off): the customer can still ask to add a forgotten item.
         screen = ScreenText(title=texts.call_place_title, description=texts.call_place_title)
