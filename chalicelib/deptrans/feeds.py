@@ -9,8 +9,12 @@ key makes keys unique, so equal timestamps never hide one item behind another.
 Cursor. One position per shard (the last key handed out), base64url JSON {"v": 1, "p": [...]}. A page asks the
 shards for the rest of the limit in turn (an even share first, then what the quiet shards left), each Query
 reading exactly the items it returns: the cost is the page, whatever the table's size. An item's changes
-all live in one shard, in time order, so a consumer applying a page in order always ends on the latest
-state. No cursor = position "" everywhere = a full snapshot, paged the same way.
+all live in one shard, in time order, so a consumer applying pages in order always ends on the latest
+state. "Oldest first" holds within a page and, per item, across pages; between different items of different
+shards it holds only roughly across pages (a strict global order would mean reading ahead in every shard and
+throwing away what the page cannot take: up to shards x page items read per page). Caches keyed by item, the
+doc's consumers, need the per-item order only.
+No cursor = position "" everywhere = a full snapshot, paged the same way.
 
 Never skipping a change. A write shows up in the index a little after it happened (the GSI is eventually
 consistent) and its writer's clock may run behind ours. So a page never hands out keys newer than
