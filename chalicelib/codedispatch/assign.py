@@ -8,7 +8,7 @@ ended in error is followed by a new one when a driver types the code again (stor
 """
 from __future__ import annotations
 
-from chalicelib.core import clock
+from chalicelib.core import clock, metrics
 from chalicelib.core.errors import BadRequest, Conflict, NotFound
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.logs import get_logger
@@ -35,6 +35,7 @@ def assign_order(driver: DriverIdentity, typed_code: str, area_id: str) -> Assig
     assignment = store.live_assignment(guard.order_id) if guard is not None else None
     # The guard may outlive a re-created assignment of its order (an expired one replaced): check both ways.
     if assignment is None or assignment.code != typed_code or assignment.area_id != area_id:
+        log.event("codedispatch.code_wrong", area_id=area_id, metrics=metrics.count("codedispatch", "CodesWrong"))
         raise NotFound("no order with this code", code="code_not_found")  # the try stays counted
     wrong_codes.give_back_try(counter)
     who = f"driver:{driver.driver_id}"
@@ -51,6 +52,9 @@ def assign_order(driver: DriverIdentity, typed_code: str, area_id: str) -> Assig
     if not store.is_driver(assignment, driver):
         log.event("codedispatch.assign_refused_taken", order_id=assignment.order_id, driver_id=driver.driver_id)
         raise Conflict("another driver has already taken this order", code="order_already_taken")
+    if moved:
+        log.event("codedispatch.code_assigned", order_id=assignment.order_id,
+                  metrics=metrics.count("codedispatch", "CodesAssigned"))
     if assignment.status == Status.PROCESSING.value:
         processing.push_processing(assignment, claimed=moved)
     return assignment

@@ -13,7 +13,7 @@ import enum
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib.core import clock
+from chalicelib.core import clock, metrics
 from chalicelib.core.dynamo import transaction
 from chalicelib.core.errors import Conflict
 from chalicelib.core.logs import get_logger
@@ -90,7 +90,8 @@ def create_order(order_id: str, area_id: str) -> Created:
         code = codes.generate(generator)
         outcome = _try_create(order_id, area_id, code, now, expires_at)
         if outcome is _Outcome.CREATED:
-            log.event("codedispatch.code_created", order_id=order_id, area_id=area_id, attempts=attempt)
+            log.event("codedispatch.code_created", order_id=order_id, area_id=area_id, attempts=attempt,
+                      metrics=metrics.count("codedispatch", "CodesCreated"))
             return Created(code=code, zone=zone, expires_at=expires_at, attempts=attempt, created=True)
         if outcome is _Outcome.ORDER_TAKEN:
             existing = store.live_assignment(order_id)

@@ -8,13 +8,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import time
 import uuid
 
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, PutError
 
-from . import clock
+from . import clock, metrics
 from .dynamo import condition_failed
+from .errors import describe
 from .logs import get_logger
 from .storage import EpochSeconds, Table, TableMeta
 
@@ -70,13 +72,27 @@ def single_runner(name: str, seconds: float):
     """Decorator for @schedule handlers: skip this run when another runner holds the lease."""
 
     def decorator(fn):
+        service = metrics.service_of(fn.__module__)
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             with held(name, seconds) as owner:
                 if owner is None:
-                    log.event("job.skipped_lease_held", job=name)
+                    log.event("job.skipped_lease_held", job=name,
+                              metrics=metrics.count(service, "JobsSkipped", job=name))
                     return None
-                return fn(*args, **kwargs)
+                started = time.perf_counter()
+                try:
+                    result = fn(*args, **kwargs)
+                except Exception as error:
+                    log.error_event("job.failed", job=name, error=describe(error),
+                                    metrics=metrics.count(service, "JobsFailed", job=name))
+                    raise
+                # A job that returns how many items it handled (an int) has them counted too.
+                values = {"JobRuns": 1, **({"ItemsHandled": result} if type(result) is int else {})}
+                log.event("job.done", job=name, ms=round((time.perf_counter() - started) * 1000, 2),
+                          metrics=metrics.counts(service, values, job=name))
+                return result
 
         return wrapper
 

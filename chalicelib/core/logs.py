@@ -46,7 +46,11 @@ class JsonFormatter(logging.Formatter):
 class EventLogger(logging.LoggerAdapter):
     """`log.event("sharing_key.saved", order_id=...)`: the message is the event name, kwargs are fields."""
 
-    def event(self, name: str, level: int = logging.INFO, exc_info=None, **fields) -> None:
+    def event(self, name: str, level: int = logging.INFO, exc_info=None, metrics: dict | None = None,
+              **fields) -> None:
+        """`metrics=core.metrics.count(...)` makes the line an EMF record too (its dimensions are fields)."""
+        if metrics:
+            fields = {**fields, **metrics}
         self.logger.log(level, name, extra={"fields": fields}, exc_info=exc_info)
 
     def warning_event(self, name: str, **fields) -> None:

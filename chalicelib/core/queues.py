@@ -18,6 +18,7 @@ from typing import Callable, TypeVar
 from chalice import Blueprint
 from pydantic import BaseModel, ValidationError
 
+from . import metrics
 from .aws import client
 from .errors import describe, validation_details
 from .logs import get_logger
@@ -48,6 +49,11 @@ def _meta(record: dict, queue: str) -> MessageMeta:
     )
 
 
+def _count(queue: str, values: dict[str, int]) -> dict:
+    """EMF counts per queue, under the service whose module consumes it."""
+    return metrics.counts(metrics.service_of(QUEUES.get(queue, {}).get("module", "unknown")), values, queue=queue)
+
+
 def _parse(record: dict, schema: type[M], queue: str) -> tuple[M | None, MessageMeta]:
     """The record's message, or None (logged with the reasons, never the body) when it does not validate."""
     meta = _meta(record, queue)
@@ -56,7 +62,7 @@ def _parse(record: dict, schema: type[M], queue: str) -> tuple[M | None, Message
     except ValidationError as error:
         log.error_event(
             "queue.message_invalid", queue=queue, message_id=meta.message_id, receive_count=meta.receive_count,
-            **validation_details(error),
+            metrics=_count(queue, {"MessagesInvalid": 1}), **validation_details(error),
         )
         return None, meta
 
@@ -76,11 +82,11 @@ def handle_batch(records: list[dict], schema: type[M], handle: Callable[[M, Mess
             failures.append({"itemIdentifier": meta.message_id})
             log.error_event(
                 "queue.message_failed", queue=queue, message_id=meta.message_id,
-                receive_count=meta.receive_count, error=describe(error),
+                receive_count=meta.receive_count, error=describe(error), metrics=_count(queue, {"MessagesFailed": 1}),
             )
             continue
         log.event("queue.message_done", queue=queue, message_id=meta.message_id,
-                  ms=round((time.perf_counter() - started) * 1000, 2))
+                  ms=round((time.perf_counter() - started) * 1000, 2), metrics=_count(queue, {"MessagesDone": 1}))
     return {"batchItemFailures": failures}
 
 
@@ -106,9 +112,12 @@ def handle_batch_together(
         except Exception as error:
             failed = {meta.message_id for _, meta in parsed}
             log.error_event("queue.batch_failed", queue=queue, size=len(parsed), error=describe(error))
-        failures.extend(meta.message_id for _, meta in parsed if meta.message_id in failed)
-        log.event("queue.batch_done", queue=queue, size=len(parsed), failed=len(failed),
-                  ms=round((time.perf_counter() - started) * 1000, 2))
+        failed_here = [meta.message_id for _, meta in parsed if meta.message_id in failed]
+        failures.extend(failed_here)
+        log.event("queue.batch_done", queue=queue, size=len(parsed), failed=len(failed_here),
+                  ms=round((time.perf_counter() - started) * 1000, 2),
+                  metrics=_count(queue, {"MessagesDone": len(parsed) - len(failed_here),
+                                         "MessagesFailed": len(failed_here)}))
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
 

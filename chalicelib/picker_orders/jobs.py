@@ -40,5 +40,6 @@ def _deadline(event) -> float:
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
 @single_runner("picker_orders_updater", LEASE_SECONDS)
-def picker_orders_updater(event) -> None:
-    service.refresh_stale_orders(deadline=_deadline(event))
+def picker_orders_updater(event) -> int:
+    report = service.refresh_stale_orders(deadline=_deadline(event))
+    return report.refreshed + report.unchanged  # items handled: core.lease counts a job's int result

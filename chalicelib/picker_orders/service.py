@@ -26,7 +26,7 @@ from collections.abc import Iterable
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib.core import clock
+from chalicelib.core import clock, metrics
 from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import AppError, NotFound, UpstreamRejected, describe
 from chalicelib.core.logs import get_logger
@@ -65,7 +65,8 @@ def apply_event(message: PickerOrderMessage) -> Outcome:
     else:
         outcome = Outcome.IGNORED
     log.event("picker_orders.event", order_nr=message.order_nr, event_type=message.event_type.value,
-              order_status=message.order_status.value, picker_id=message.picker_id, outcome=outcome.value)
+              order_status=message.order_status.value, picker_id=message.picker_id, outcome=outcome.value,
+              metrics=metrics.count("picker_orders", "Events" + outcome.value.title().replace("_", "")))
     return outcome
 
 

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 
-from chalicelib.core import clock
+from chalicelib.core import clock, metrics
 from chalicelib.core.dynamo import condition_failed, transaction
 from chalicelib.core.errors import AppError, Conflict, describe
 from chalicelib.core.logs import get_logger
@@ -155,7 +155,8 @@ def save_keys(messages: Sequence[SaveKeyMessage]) -> list[SaveOutcome]:
     for index, message in enumerate(messages):
         if message.tariff_class not in shared_tariffs:
             outcomes[index] = SaveOutcome.DROPPED
-            log.event("route_sharing.save_dropped", order_id=message.order_id, tariff_class=message.tariff_class)
+            log.event("route_sharing.save_dropped", order_id=message.order_id, tariff_class=message.tariff_class,
+                      metrics=metrics.count("route_sharing", "KeysDropped"))
         elif message.order_id in first_of_order:
             continue  # a duplicate within the batch shares its first copy's outcome
         else:
@@ -186,7 +187,8 @@ def save_keys(messages: Sequence[SaveKeyMessage]) -> list[SaveOutcome]:
             first = outcomes[first_of_order[message.order_id]]
             outcomes[index] = SaveOutcome.FAILED if first is SaveOutcome.FAILED else SaveOutcome.ALREADY_SAVED
         if outcomes[index] is SaveOutcome.SAVED:
-            log.event("route_sharing.key_saved", order_id=message.order_id, recipients=len(message.phone_ids))
+            log.event("route_sharing.key_saved", order_id=message.order_id, recipients=len(message.phone_ids),
+                      metrics=metrics.count("route_sharing", "KeysSaved"))
     return outcomes  # type: ignore[return-value]
 
 
