@@ -7,6 +7,7 @@ from chalicelib.picker_orders import api as picker_orders_api
 from chalicelib.picker_orders import jobs as picker_orders_jobs
 from chalicelib.picker_orders import tasks as picker_orders_tasks
 from chalicelib.platform import api as platform_api
+from chalicelib.platform import authorizers as platform_authorizers
 from chalicelib.route_sharing import api as route_sharing_api
 from chalicelib.route_sharing import tasks as route_sharing_tasks
 from chalicelib.scooters import jobs as scooters_jobs
@@ -18,6 +19,7 @@ app.register_middleware(uniform_errors, "http")
 
 for blueprint in (
     platform_api.bp,
+    platform_authorizers.bp,
     route_sharing_api.bp,
     route_sharing_tasks.bp,
     picker_orders_api.bp,

@@ -69,8 +69,14 @@ def table_resource(model: type[Table], stage: str) -> dict:
 GATEWAY_ERROR_TEMPLATE = '{"code":"$context.error.responseType","message":$context.error.messageString}'
 
 
+# A driver / eats-user authorizer that cannot check the session (session service down: it raises) fails closed;
+# the gateway's default for that is a 500 with a null message. Answer 503 with a clear code, so clients retry.
+SESSION_CHECK_FAILED_TEMPLATE = ('{"code":"session_service_unavailable",'
+                                 '"message":"the session could not be checked now; retry shortly"}')
+
+
 def gateway_responses() -> dict:
-    return {
+    responses = {
         f"Gateway{kind.title()}Response": {
             "Type": "AWS::ApiGateway::GatewayResponse",
             "Properties": {
@@ -81,6 +87,21 @@ def gateway_responses() -> dict:
         }
         for kind in ("4XX", "5XX")
     }
+    # AWS documents both types for a failed authorizer; which one a Lambda exception gets varies (the emulator:
+    # AUTHORIZER_FAILURE), so both answer the same.
+    for response_type, logical_id in (("AUTHORIZER_FAILURE", "GatewayAuthorizerFailureResponse"),
+                                      ("AUTHORIZER_CONFIGURATION_ERROR", "GatewayAuthorizerConfigurationErrorResponse")):
+        responses[logical_id] = {
+            "Type": "AWS::ApiGateway::GatewayResponse",
+            "Properties": {
+                "RestApiId": {"Ref": "RestAPI"},
+                "ResponseType": response_type,
+                "StatusCode": "503",
+                "ResponseParameters": {"gatewayresponse.header.Retry-After": "'1'"},
+                "ResponseTemplates": {"application/json": SESSION_CHECK_FAILED_TEMPLATE},
+            },
+        }
+    return responses
 
 
 def queue_logical_id(queue: str) -> str:

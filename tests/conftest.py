@@ -118,18 +118,82 @@ def pytest_configure(config):
 # --- who is calling: the ONE place tests make a caller's identity -------------------------------------
 # Driver and eats-user routes take identity from the gateway's authorizer (a session token checked with
 # the session services); tests get their headers here, never by writing identity headers themselves.
+# A fixture makes a real session in the upstream simulator (the in-process one, or the deployed stack's for
+# tests under tests/e2e) and answers headers that carry its token twice:
+# - X-Driver-Session / X-Eats-Session: what the deployed gateway reads (the authorizers' `header=`);
+# - Authorization: what Chalice's test client reads, whatever `header=` says (its local gateway knows no other).
+# The :8000 forwarder drops Authorization (it signs requests itself), and the authorizers' routes ignore it.
+
+def _session_maker(request):
+    """make(body) -> token, in the simulator this test talks to."""
+    if request.node.get_closest_marker("e2e"):
+        stack = request.getfixturevalue("stack")
+        return lambda body: stack.simulator_control("sessions", body)["token"]
+    sim = request.getfixturevalue("upstream")
+
+    def make(body: dict) -> str:
+        from local.simulator.server import Request
+
+        status, answer = sim.control("sessions", Request(method="POST", path="/_control/sessions", query={},
+                                                         headers={}, body=body))
+        assert status == 200, answer
+        return answer["token"]
+
+    return make
+
+
+def _session_headers(header: str, token: str) -> dict:
+    return {header: token, "Authorization": token}
+
 
 @pytest.fixture
-def driver_auth(upstream):
-    """`driver_auth(park_id, driver_profile_id) -> headers` that authenticate that driver."""
-    def headers(park_id: str, driver_profile_id: str) -> dict:
-        return {"X-YaTaxi-Park-Id": park_id, "X-YaTaxi-Driver-Profile-Id": driver_profile_id}
+def driver_auth(request):
+    """`driver_auth(park_id, driver_profile_id) -> headers` that authenticate that driver (one session per driver
+    and test; `expires_in=` makes a fresh one that expires so many seconds from now, 0 = already expired)."""
+    make, sessions = _session_maker(request), {}
+
+    def headers(park_id: str, driver_profile_id: str, *, expires_in: float | None = None) -> dict:
+        body = {"kind": "driver", "park_id": park_id, "driver_profile_id": driver_profile_id}
+        if expires_in is not None:
+            return _session_headers("X-Driver-Session", make({**body, "expires_in": expires_in}))
+        if (park_id, driver_profile_id) not in sessions:
+            sessions[park_id, driver_profile_id] = make(body)
+        return _session_headers("X-Driver-Session", sessions[park_id, driver_profile_id])
     return headers
 
 
 @pytest.fixture
-def eats_auth(upstream):
-    """`eats_auth(user_id) -> headers` that authenticate that eats user."""
-    def headers(user_id: str) -> dict:
-        return {"X-Eats-User": f"user_id={user_id}"}
+def eats_auth(request):
+    """`eats_auth(user_id) -> headers` that authenticate that eats user (as driver_auth)."""
+    make, sessions = _session_maker(request), {}
+
+    def headers(user_id: str, *, expires_in: float | None = None) -> dict:
+        body = {"kind": "eats_user", "user_id": user_id}
+        if expires_in is not None:
+            return _session_headers("X-Eats-Session", make({**body, "expires_in": expires_in}))
+        if user_id not in sessions:
+            sessions[user_id] = make(body)
+        return _session_headers("X-Eats-Session", sessions[user_id])
     return headers
+
+
+# Plain helper functions shared by many tests (codedispatch's driver(), picker_orders' track(), the e2e
+# Driver and Order) take no fixtures: they reach the running test's driver_auth / eats_auth through these.
+_RUNNING: list = []
+
+
+@pytest.fixture(autouse=True)
+def _running_test(request):
+    _RUNNING.append(request)
+    yield
+    _RUNNING.pop()
+
+
+def as_driver(park_id: str, driver_profile_id: str) -> dict:
+    """The running test's `driver_auth(park_id, driver_profile_id)`."""
+    return _RUNNING[-1].getfixturevalue("driver_auth")(park_id, driver_profile_id)
+
+
+def as_eats_user(user_id: str) -> dict:
+    """The running test's `eats_auth(user_id)`."""
+    return _RUNNING[-1].getfixturevalue("eats_auth")(user_id)

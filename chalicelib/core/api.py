@@ -9,6 +9,11 @@
 Every route answers JSON. Errors leave in one shape, `{"code", "message"}`: domain errors (core.errors)
 keep their status, invalid input is 400, missing identity 401, anything unexpected 500 (and is logged).
 Each route is recorded in ROUTES, from which the OpenAPI document is built.
+
+Who is calling is decided by the gateway, never by headers the client sends: a DRIVER or EATS_USER route gets
+its kind's built-in authorizer (chalicelib/platform/authorizers.py: the session token in X-Driver-Session /
+X-Eats-Session, checked with the session service), and the view's `call.identity` is read from the
+authorizer context only (`current_request.context["authorizer"]`), checked again against IDENTITY_VALUE.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from typing import Any, Callable
 from chalice import BadRequestError, Blueprint, IAMAuthorizer, Response
 from pydantic import BaseModel, ValidationError
 
-from .errors import AppError, BadRequest, Unauthorized, validation_details
+from .errors import AppError, BadRequest, Forbidden, Unauthorized, validation_details
 from .identity import DriverIdentity, EatsUserIdentity
 from .logs import get_logger
 
@@ -29,11 +34,14 @@ log = get_logger(__name__)
 
 PUBLIC = "public"  # no auth: e.g. shared routes by an unguessable key
 INTERNAL = "internal"  # service-to-service: IAM-signed in deployed stages (the emulator does not enforce it)
-DRIVER = "driver"  # identity from the gateway authoriser's X-YaTaxi-Park-Id + X-YaTaxi-Driver-Profile-Id
-EATS_USER = "eats_user"  # identity from X-Eats-User: user_id=<id>
+DRIVER = "driver"  # identity from the gateway's driver authorizer (session in X-Driver-Session)
+EATS_USER = "eats_user"  # identity from the gateway's eats-user authorizer (session in X-Eats-Session)
 KINDS = (PUBLIC, INTERNAL, DRIVER, EATS_USER)
 
 _IAM = IAMAuthorizer()
+# What a driver or eats-user route may answer before its view runs: no or bad session (401), an identity the
+# app refuses (403), the session service down (503, the gateway's response to a failed authorizer).
+_GATEWAY_IDENTITY_ERRORS = {401, 403, 503}
 
 
 @dataclasses.dataclass
@@ -78,22 +86,41 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
     return json_response(body, status)
 
 
-def _driver_identity(headers) -> DriverIdentity:
-    park_id = headers.get("x-yataxi-park-id")
-    profile_id = headers.get("x-yataxi-driver-profile-id")
-    if not park_id or not profile_id:
-        raise Unauthorized("driver identity headers are missing", code="driver_unauthorized")
+# What an identity value (park_id, driver_profile_id, user_id) may be before it reaches a key or a log line.
+# Ids of the session services are short tokens of these characters; anything else is refused (4xx), never
+# stored. The authorizers refuse it at the gateway; views check again (the context is only as good as the
+# authorizer that wrote it).
+IDENTITY_VALUE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def valid_identity_value(value: Any) -> bool:
+    return isinstance(value, str) and IDENTITY_VALUE.fullmatch(value) is not None
+
+
+def _authorizer_context(request) -> dict:
+    context = (getattr(request, "context", None) or {}).get("authorizer")
+    return context if isinstance(context, dict) else {}
+
+
+def _identity_values(request, names: tuple[str, ...], missing_code: str, kind: str) -> list[str]:
+    context = _authorizer_context(request)
+    values = [context.get(name) for name in names]
+    if any(value is None or value == "" for value in values):
+        raise Unauthorized(f"a {kind} session is required", code=missing_code)
+    if not all(valid_identity_value(value) for value in values):
+        raise Forbidden(f"the session's {kind} identity is not acceptable", code="identity_invalid")
+    return values
+
+
+def _driver_identity(request) -> DriverIdentity:
+    park_id, profile_id = _identity_values(request, ("park_id", "driver_profile_id"), "driver_unauthorized",
+                                           "driver")
     return DriverIdentity(park_id=park_id, driver_profile_id=profile_id)
 
 
-_EATS_USER = re.compile(r"(?:^|,)\s*user_id=([^,\s]+)")
-
-
-def _eats_identity(headers) -> EatsUserIdentity:
-    match = _EATS_USER.search(headers.get("x-eats-user") or "")
-    if not match:
-        raise Unauthorized("X-Eats-User header with user_id is missing", code="user_unauthorized")
-    return EatsUserIdentity(user_id=match.group(1))
+def _eats_identity(request) -> EatsUserIdentity:
+    (user_id,) = _identity_values(request, ("user_id",), "user_unauthorized", "eats user")
+    return EatsUserIdentity(user_id=user_id)
 
 
 def _parse(schema: type[BaseModel] | None, data: Any, where: str):
@@ -114,9 +141,9 @@ class _InvalidInput(Exception):
 def _read_call(request, kind: str, spec: RouteSpec, path_params: dict) -> Call:
     call = Call(path=path_params)
     if kind == DRIVER:
-        call.identity = _driver_identity(request.headers)
+        call.identity = _driver_identity(request)
     elif kind == EATS_USER:
-        call.identity = _eats_identity(request.headers)
+        call.identity = _eats_identity(request)
     call.headers = _parse(spec.headers, {k.lower(): v for k, v in (request.headers or {}).items()}, "headers")
     call.query = _parse(spec.query, dict(request.query_params or {}), "query")
     if spec.body is not None:
@@ -165,7 +192,8 @@ def route(
             path=path, method=method.upper(), kind=kind, name=view.__name__,
             summary=summary or (view.__doc__ or "").strip().split("\n")[0],
             query=query, headers=headers, body=body, response=response, status=status,
-            errors=tuple(sorted(set(errors) | {400, 500} | ({401} if kind in (DRIVER, EATS_USER) else set()))),
+            errors=tuple(sorted(set(errors) | {400, 500} | (_GATEWAY_IDENTITY_ERRORS if kind in (DRIVER, EATS_USER)
+                                                            else set()))),
         )
         ROUTES.append(spec)
 
@@ -187,6 +215,11 @@ def route(
         options: dict[str, Any] = {"methods": [spec.method]}
         if kind == INTERNAL:
             options["authorizer"] = _IAM
+        elif kind in (DRIVER, EATS_USER):
+            # Imported here: the authorizers live on a blueprint of their own (each is a Lambda of its own).
+            from chalicelib.platform import authorizers
+
+            options["authorizer"] = authorizers.FOR_KIND[kind]
         bp.route(path, **options)(handler)
         return handler
 

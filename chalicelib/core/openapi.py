@@ -38,14 +38,19 @@ class _Components:
         ]
 
 
-def _identity_parameters(kind: str) -> list[dict]:
-    if kind == DRIVER:
-        names = ["X-YaTaxi-Park-Id", "X-YaTaxi-Driver-Profile-Id"]
-    elif kind == EATS_USER:
-        names = ["X-Eats-User"]
-    else:
-        names = []
-    return [{"name": n, "in": "header", "required": True, "schema": {"type": "string"}} for n in names]
+# Who may call a route, by kind: internal routes are SigV4-signed; driver and eats-user routes carry the app's
+# session, which the gateway's authorizer turns into the caller's identity (no identity header is read).
+SECURITY_SCHEMES = {
+    "sigv4": {"type": "apiKey", "name": "Authorization", "in": "header",
+              "description": "AWS SigV4 signature (IAM): service-to-service routes"},
+    "driverSession": {"type": "apiKey", "name": "X-Driver-Session", "in": "header",
+                      "description": "the driver app's session token; the gateway checks it with driver-authorizer "
+                                     "and hands park_id and driver_profile_id to the view"},
+    "eatsSession": {"type": "apiKey", "name": "X-Eats-Session", "in": "header",
+                    "description": "the eats app's session token; the gateway checks it with eats-passport and "
+                                   "hands user_id to the view"},
+}
+_SECURITY_BY_KIND = {INTERNAL: "sigv4", DRIVER: "driverSession", EATS_USER: "eatsSession"}
 
 
 def _operation(spec: RouteSpec, components: _Components) -> dict:
@@ -55,7 +60,6 @@ def _operation(spec: RouteSpec, components: _Components) -> dict:
     ]
     parameters += components.parameters(spec.query, "query")
     parameters += components.parameters(spec.headers, "header")
-    parameters += _identity_parameters(spec.kind)
     success: dict[str, Any] = {"description": "OK"}
     if spec.response is not None:
         success["content"] = {"application/json": {"schema": components.ref(spec.response, "serialization")}}
@@ -77,8 +81,8 @@ def _operation(spec: RouteSpec, components: _Components) -> dict:
             "required": True,
             "content": {"application/json": {"schema": components.ref(spec.body, "validation")}},
         }
-    if spec.kind == INTERNAL:
-        operation["security"] = [{"sigv4": []}]
+    if spec.kind in _SECURITY_BY_KIND:
+        operation["security"] = [{_SECURITY_BY_KIND[spec.kind]: []}]
     return operation
 
 
@@ -93,6 +97,6 @@ def build_document(title: str = "taxi-delivery-backend") -> dict:
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": components.schemas,
-            "securitySchemes": {"sigv4": {"type": "apiKey", "name": "Authorization", "in": "header"}},
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }

@@ -24,6 +24,9 @@ class Settings(BaseModel):
     upstream_retries: int = 2
     # How long a dynamic config value is cached in memory before it is read again.
     config_cache_seconds: float = 10.0
+    # How long API Gateway caches an authorizer's answer per session token (0 = no cache; AWS allows <= 3600).
+    # A property of the template: read when `chalice package` imports the authorizers, in the build's environment.
+    authorizer_cache_seconds: int = Field(60, ge=0, le=3600)
     log_level: str = "INFO"
 
     @property
@@ -50,6 +53,7 @@ def _from_environ(environ: dict[str, str]) -> Settings:
         "upstream_read_timeout": environ.get("UPSTREAM_READ_TIMEOUT"),
         "upstream_retries": environ.get("UPSTREAM_RETRIES"),
         "config_cache_seconds": environ.get("CONFIG_CACHE_SECONDS"),
+        "authorizer_cache_seconds": environ.get("AUTHORIZER_CACHE_SECONDS"),
         "log_level": environ.get("LOG_LEVEL"),
     }
     return Settings.model_validate({k: v for k, v in raw.items() if v is not None})

@@ -7,6 +7,7 @@ from chalicelib.codedispatch import service, store
 from chalicelib.codedispatch.models import Assignment
 from chalicelib.codedispatch.schemas import ERROR_MESSAGES
 from chalicelib.core import clock
+from tests.conftest import as_driver
 from tests.codedispatch.conftest import (
     assign, created_code, lookup, post, set_configs, status, tracker_absent, tracker_calls, tracker_fault,
 )
@@ -146,7 +147,7 @@ def test_status_of_a_pending_order_is_nobody_s(cd):
 
 def test_status_needs_identity_and_order_id(cd, typed):
     assert cd.http.get(f"/codedispatch/assignment/status?order_id={typed}").status_code == 401
-    answer = cd.http.get("/codedispatch/assignment/status", headers=driver("a"))
+    answer = cd.http.get("/codedispatch/assignment/status", headers=as_driver("park1", "driver-a"))
     assert (answer.status_code, answer.json_body["code"]) == (400, "invalid_request")
 
 

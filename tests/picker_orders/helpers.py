@@ -5,7 +5,7 @@ import datetime as dt
 import logging
 
 from chalicelib.core import clock
-from tests.conftest import sqs_event
+from tests.conftest import as_eats_user, sqs_event
 
 QUEUE = "eats_orders_tracking_picker_orders"
 HANDLER = "picker_order_events"
@@ -50,7 +50,7 @@ def send(client, *bodies, ids: list[str] | None = None) -> list[str]:
 
 
 def track(client, order_nr: str, user_id: str | None = "c1"):
-    headers = {"X-Eats-User": f"user_id={user_id}"} if user_id is not None else {}
+    headers = as_eats_user(user_id) if user_id is not None else {}
     return client.http.get(f"{TRACKING}?order_nr={order_nr}", headers=headers)
 
 
