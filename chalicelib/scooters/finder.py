@@ -13,7 +13,7 @@ import time
 
 from pynamodb.exceptions import PutError
 
-from chalicelib.core import clock
+from chalicelib.core import clock, metrics
 from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable, describe
 from chalicelib.core.logs import get_logger
@@ -112,7 +112,9 @@ def find_discharged(deadline: float | None = None) -> FindReport:
             log.warning_event("scooters.car_take_failed", car_id=car.car_id, error=describe(error))
     if deadline is None or time.monotonic() <= deadline:
         report.swept = sweep_overdue()
-    log.event("scooters.find_discharged", **dataclasses.asdict(report))
+    log.event("scooters.find_discharged", **dataclasses.asdict(report), metrics=metrics.counts(
+        "scooters", {"CarsDischargedListed": report.listed, "TasksCreated": report.created,
+                     "CarsTakeFailed": report.failed, "TasksSwept": report.swept}))
     return report
 
 

@@ -30,7 +30,7 @@ import time
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.core import clock
+from chalicelib.core import clock, metrics
 from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable, describe
 from chalicelib.core.logs import get_logger
@@ -155,7 +155,8 @@ def _back_in_rent(task: RechargeTask) -> None:
     if not upstreams.servicing_finish(task.car_id, task.tag_id):
         log.warning_event("scooters.servicing_never_started", task_id=task.task_id)
     upstreams.remove_tag(task.car_id, upstreams.RECHARGE_PROCESSING)
-    log.event("scooters.scooter_rentable", task_id=task.task_id, car_id=task.car_id)
+    log.event("scooters.scooter_rentable", task_id=task.task_id, car_id=task.car_id,
+              metrics=metrics.count("scooters", "ScootersBackInRent"))
 
 
 def _at_return_point(task: RechargeTask, event: JournalEvent) -> bool:
@@ -206,7 +207,8 @@ def handle_event(event: JournalEvent) -> str:
         if task.book_id:
             upstreams.unset_contractor(task.book_id)
         new_status = DONE
-        log.event("scooters.recharge_done", task_id=task.task_id, claim_id=event.claim_id)
+        log.event("scooters.recharge_done", task_id=task.task_id, claim_id=event.claim_id,
+                  metrics=metrics.count("scooters", "RechargesDone"))
     if not _record(task, event, new_status, extra):
         return "duplicate"
     return status
@@ -257,5 +259,8 @@ def follow_claims(deadline: float | None = None, page_limit: int = 50) -> Follow
             _save_cursor(item, page.cursor)
         if not page.events:
             break
-    log.event("scooters.follow_claims", **dataclasses.asdict(report))
+    log.event("scooters.follow_claims", **dataclasses.asdict(report), metrics=metrics.counts(
+        "scooters", {"JournalEvents": report.events, "JournalEventsHandled": report.handled,
+                     "JournalEventsDuplicate": report.duplicates, "JournalEventsNotOurs": report.not_ours,
+                     "JournalEventsFailed": report.failed, "JournalEventsSkipped": report.poison_skipped}))
     return report

@@ -19,7 +19,7 @@ import math
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.core import clock, queues
+from chalicelib.core import clock, metrics, queues
 from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable, describe
 from chalicelib.core.logs import get_logger
@@ -157,7 +157,8 @@ def reschedule(task: RechargeTask, reason: str, *, release: bool, expect_claim: 
     if not _update(task, actions, condition):
         return False
     log.event("scooters.task_rescheduled", task_id=task.task_id, reason=reason, delay_seconds=delay,
-              attempt=attempt, released=release)
+              attempt=attempt, released=release,
+              metrics=metrics.count("scooters", "TasksRescheduled", reason=reason))
     try:
         enqueue(task.task_id, attempt, not_before)
     except Exception as error:  # the task is parked with due_at: the sweep sends it when this send is lost
@@ -254,7 +255,8 @@ def _book(task: RechargeTask) -> str:
             continue
         if booking is None:
             # Someone took the last battery between availability and book: the next cabinet.
-            log.event("scooters.book_race_lost", task_id=task.task_id, cabinet_id=cabinet_id)
+            log.event("scooters.book_race_lost", task_id=task.task_id, cabinet_id=cabinet_id,
+                      metrics=metrics.count("scooters", "BookingRacesLost"))
             continue
         booked = [RechargeTask.status.set(BOOKED), RechargeTask.book_id.set(booking.book_id),
                   RechargeTask.cell_ids.set(booking.cell_ids) if booking.cell_ids else RechargeTask.cell_ids.remove(),
@@ -353,5 +355,6 @@ def _create_claim(task: RechargeTask) -> str:
         stored.append(RechargeTask.current_point_id.set(str(claim.current_point_id)))
     if not _update(task, stored, (RechargeTask.status == BOOKED) & (RechargeTask.book_id == task.book_id)):
         return "moved"
-    log.event("scooters.claim_created", task_id=task.task_id, claim_id=claim.id, attempt=task.attempt)
+    log.event("scooters.claim_created", task_id=task.task_id, claim_id=claim.id, attempt=task.attempt,
+              metrics=metrics.count("scooters", "ClaimsCreated"))
     return CLAIMED
