@@ -1,7 +1,10 @@
-"""The CloudFormation resources Chalice does not create: tables, queues with DLQs, partial batch failures.
+"""The CloudFormation resources Chalice does not create: tables, queues with DLQs, partial batch failures,
+each function's least-privilege policy, and operations (log groups, tracing, API throttling and access logs,
+on-failure destinations, alarms, a dashboard).
 
-Generated from the code, the one source of truth: every PynamoDB table (subclass of core.storage.Table)
-and every queue an @sqs handler consumes. Used at build time only (never imported by a handler):
+Generated from the code, the one source of truth: every PynamoDB table (subclass of core.storage.Table),
+every queue an @sqs handler consumes, every function's grant (chalicelib/<service>/access.py, see
+chalicelib/core/access.py). Used at build time only (never imported by a handler):
 
     python -m chalicelib.infra --stage local > build/resources.json
     chalice package --stage local --merge-template build/resources.json build/package
@@ -15,8 +18,10 @@ from typing import Any
 
 from chalice.utils import to_cfn_resource_name
 
+from chalicelib import infra_ops
 from chalicelib.core.queues import PRODUCED_QUEUES
 from chalicelib.core.storage import Table, ttl_attribute_name
+from chalicelib.infra_access import functions_of, queue_logical_id, role_policies
 
 # Deployed stages give a failing message more tries before the DLQ; local keeps tests fast.
 MAX_RECEIVE_COUNT = {"local": 3}
@@ -104,22 +109,32 @@ def gateway_responses() -> dict:
     return responses
 
 
-def queue_logical_id(queue: str) -> str:
-    return to_cfn_resource_name(queue) + "Queue"
+def _merge_into(target: dict, fragment: dict) -> dict:
+    for key, value in fragment.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge_into(target[key], value)
+        else:
+            target[key] = value
+    return target
 
 
-def build(stage: str, lambda_timeout: int) -> dict:
+def build(stage: str, lambda_timeout: int, operations: dict | None = None) -> dict:
     from app import app  # the app registers every service; importing it registers every table and queue
 
+    settings = {**infra_ops.DEFAULTS, **(operations or {})}
     resources: dict[str, Any] = gateway_responses()
     for model in _all_tables():
         resources[to_cfn_resource_name(model.Meta.table_name) + "Table"] = table_resource(model, stage)
 
     consumed = {source.queue: source for source in app.event_sources if getattr(source, "queue", None)}
-    for queue in sorted(set(consumed) | PRODUCED_QUEUES):
+    main_queues = sorted(set(consumed) | PRODUCED_QUEUES)
+    dead_letter_queues = []
+    for queue in main_queues:
         queue_id, dlq_id = queue_logical_id(queue), queue_logical_id(queue + DLQ_SUFFIX)
+        dead_letter_queues.append(queue + DLQ_SUFFIX)
         resources[dlq_id] = {
             "Type": "AWS::SQS::Queue",
+            "Metadata": infra_ops.DLQ_LINT,
             "Properties": {"QueueName": queue + DLQ_SUFFIX, "MessageRetentionPeriod": DLQ_RETENTION_SECONDS},
         }
         resources[queue_id] = {
@@ -145,7 +160,34 @@ def build(stage: str, lambda_timeout: int) -> dict:
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
             }}}},
         }
-    return {"Resources": resources}
+
+    # Operations: every function traced, with its log group; a schedule's failed runs go to a queue of their own.
+    functions = functions_of(app)
+    on_failure: dict[str, str] = {}
+    for function in functions:
+        if function.kind == "schedule":
+            on_failure[function.name] = function.name + infra_ops.SCHEDULE_FAILURES_SUFFIX
+            dead_letter_queues.append(on_failure[function.name])
+            resources.update(infra_ops.schedule_failure_queue(function))
+        _merge_into(resources, infra_ops.function_fragments(function, settings, on_failure.get(function.name)))
+    _merge_into(resources, role_policies(app, resources, on_failure, stage))
+
+    template: dict[str, Any] = {"Parameters": {}, "Conditions": {}, "Resources": resources}
+    parts = [infra_ops.alarm_topic(), {"Resources": infra_ops.alarms(functions, main_queues, dead_letter_queues,
+                                                                     settings)},
+             {"Resources": infra_ops.dashboard(functions, main_queues, dead_letter_queues)}]
+    if app.routes:
+        parts += [{"Resources": infra_ops.api_stage(settings)}, infra_ops.api_gateway_account()]
+    for part in parts:
+        _merge_into(template, part)
+    return template
+
+
+def stage_operations(stage: str, config_path: str = ".chalice/config.json") -> dict:
+    """The stage's operations settings (`stages.<stage>.operations` in config.json; see chalicelib/infra_ops.py)."""
+    with open(config_path, encoding="utf-8") as handle:
+        config = json.load(handle)
+    return dict(config.get("stages", {}).get(stage, {}).get("operations") or {})
 
 
 def stage_lambda_timeout(stage: str, config_path: str = ".chalice/config.json") -> int:
@@ -158,7 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stage", required=True)
     args = parser.parse_args(argv)
-    json.dump(build(args.stage, stage_lambda_timeout(args.stage)), sys.stdout, indent=2, sort_keys=True)
+    json.dump(build(args.stage, stage_lambda_timeout(args.stage), stage_operations(args.stage)), sys.stdout, indent=2,
+              sort_keys=True)
     sys.stdout.write("\n")
 
 

@@ -211,7 +211,10 @@ def deploy() -> dict:
         if resource.get("Type") == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = code_uri
     cloudformation = aws_client("cloudformation")
-    arguments = dict(StackName=STACK_NAME, TemplateBody=json.dumps(template),
+    # Through S3, as `aws cloudformation deploy` does: an inline TemplateBody is capped at 51,200 bytes.
+    template_key = code_uri.rsplit("/", 1)[-1].removesuffix(".zip") + ".template.json"
+    aws_client("s3").put_object(Bucket=BUCKET, Key=template_key, Body=json.dumps(template).encode())
+    arguments = dict(StackName=STACK_NAME, TemplateURL=f"{emulator_url()}/{BUCKET}/{template_key}",
                      Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
     status = _stack_status()
     created = status is None or status.endswith("_FAILED") or status == "ROLLBACK_COMPLETE"

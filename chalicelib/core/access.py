@@ -1,0 +1,166 @@
+"""Least privilege, declared next to the code: what each Lambda function may touch.
+
+Every Lambda function of the app gets its own IAM role; the template generator (chalicelib/infra.py) writes
+that role's policy from these declarations and nothing else, so the code is the one source of truth for
+permissions as it is for tables and queues. Each service declares its grants in `chalicelib/<service>/access.py`
+(imported at build and test time only, never by a Lambda):
+
+    # chalicelib/route_sharing/access.py
+    from chalicelib.core.access import grant
+    from chalicelib.core.config import ConfigValue
+
+    from . import api, tasks
+    from .models import PhoneKey, SharedOrder, SharingKeyItem
+
+    # Every route of the blueprint runs in the ONE API handler (`app.app`): its role gets the union of the
+    # grants of every service's route blueprints.
+    grant(api.bp, read=[ConfigValue, PhoneKey, SharingKeyItem], write=[SharedOrder, SharingKeyItem, PhoneKey])
+    # An event handler (queue consumer, schedule) is a Lambda of its own, named after the handler.
+    grant(tasks.save_sharing_keys, read=[ConfigValue], write=[SharedOrder, SharingKeyItem, PhoneKey])
+    grant(tasks.finish_shared_order, read=[ConfigValue, SharedOrder], write=[SharedOrder, SharingKeyItem, PhoneKey],
+          send=["some_other_queue"], parameters=["/taxi/krt/endpoint"], secrets=["taxi/krt/client"])
+
+What a grant means, per resource:
+- `read=[Model]`: GetItem, BatchGetItem, Query, ConditionCheckItem on the table (by its PynamoDB model, so the
+  name comes from the model) and Query on each of its indexes. No Scan: declare none, use an index.
+- `write=[Model]`: PutItem, UpdateItem, DeleteItem, BatchWriteItem, ConditionCheckItem on the table. A
+  conditional write needs no read grant; a read-then-write needs both. DynamoDB transactions are checked item
+  by item against these same actions (there is no "transaction" permission).
+- `send=["queue"]`: SendMessage (and GetQueueUrl, which core.queues.send uses) on a queue of the template.
+- The queue an @sqs_handler consumes is NOT declared: it follows from the handler itself (receive, delete,
+  get attributes on that queue only).
+- `parameters=["/name"]`: ssm:GetParameter on that SSM parameter; `secrets=["name"]`: secretsmanager:
+  GetSecretValue on that secret (any version suffix). `{stage}` in a name is the stage the template is built
+  for, e.g. `parameters=["/taxi-delivery/{stage}/krt-credentials"]`.
+- Every function also gets, without declaring: writing its own log group, and X-Ray segments. A schedule
+  also gets SendMessage on its own on-failure queue. An authorizer (`@bp.authorizer`) needs no grant at all:
+  without one it gets logs and X-Ray only, which is what a gateway authorizer should have.
+
+Grants add up: two `grant(...)` calls for the same function or blueprint are merged. A function or route
+blueprint without a grant fails the template tests (tests/test_template.py), and the in-process tests
+(tests/access_audit.py) fail when a handler calls DynamoDB or SQS on anything its grant does not cover.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import pkgutil
+from typing import Any, Iterable
+
+# Chalice's name of the Lambda function that serves every route.
+API_FUNCTION = "api_handler"
+
+TABLE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
+INDEX_READ_ACTIONS = ("dynamodb:Query",)
+TABLE_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+                       "dynamodb:ConditionCheckItem")
+# What a Lambda event source mapping needs on the queue it polls (AWS's documented minimum).
+QUEUE_CONSUME_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+QUEUE_SEND_ACTIONS = ("sqs:SendMessage", "sqs:GetQueueUrl")
+PARAMETER_ACTIONS = ("ssm:GetParameter",)
+SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
+
+
+@dataclasses.dataclass
+class Grant:
+    """What one Lambda function (or one blueprint's routes) may touch."""
+
+    read: set[type] = dataclasses.field(default_factory=set)
+    write: set[type] = dataclasses.field(default_factory=set)
+    send: set[str] = dataclasses.field(default_factory=set)
+    parameters: set[str] = dataclasses.field(default_factory=set)
+    secrets: set[str] = dataclasses.field(default_factory=set)
+
+    def merge(self, other: "Grant") -> "Grant":
+        return Grant(read=self.read | other.read, write=self.write | other.write, send=self.send | other.send,
+                     parameters=self.parameters | other.parameters, secrets=self.secrets | other.secrets)
+
+    def table_names(self, kind: str) -> set[str]:
+        return {model.Meta.table_name for model in getattr(self, kind)}
+
+
+# Event handlers by Chalice function name; route blueprints by the module that created them.
+FUNCTION_GRANTS: dict[str, Grant] = {}
+ROUTE_GRANTS: dict[str, Grant] = {}
+
+
+def _is_table(model: Any) -> bool:
+    return isinstance(model, type) and bool(getattr(getattr(model, "Meta", None), "table_name", None))
+
+
+def grant(target: Any, *, read: Iterable[type] = (), write: Iterable[type] = (), send: Iterable[str] = (),
+          parameters: Iterable[str] = (), secrets: Iterable[str] = ()) -> Grant:
+    """Declare what `target` may touch: a route Blueprint (its routes, served by the API handler), an event
+    handler function as its decorator returned it, an authorizer, or a Chalice function name."""
+    new = Grant(read=set(read), write=set(write), send=set(send), parameters=set(parameters), secrets=set(secrets))
+    for model in new.read | new.write:
+        if not _is_table(model):
+            raise TypeError(f"grant({target!r}): {model!r} is not a table model")
+    for name in new.parameters:
+        if not name.startswith("/"):
+            raise ValueError(f"grant({target!r}): SSM parameter names are absolute paths, got {name!r}")
+    registry, key = _key(target)
+    registry[key] = registry[key].merge(new) if key in registry else new
+    return registry[key]
+
+
+def _key(target: Any) -> tuple[dict[str, Grant], str]:
+    if isinstance(target, str):
+        return FUNCTION_GRANTS, target
+    if hasattr(target, "_import_name"):  # a chalice Blueprint: its routes
+        return ROUTE_GRANTS, target._import_name
+    if isinstance(getattr(target, "name", None), str) and hasattr(target, "scopes"):  # a ChaliceAuthorizer
+        return FUNCTION_GRANTS, target.name
+    func = getattr(target, "func", target)  # Chalice wraps event handlers (EventSourceHandler.func)
+    if hasattr(func, "__name__"):  # Chalice names an event handler's Lambda after the function
+        return FUNCTION_GRANTS, func.__name__
+    raise TypeError(f"grant() cannot tell which Lambda function {target!r} is")
+
+
+def load_all() -> None:
+    """Import every `chalicelib.<service>.access` module (each registers its grants once)."""
+    import chalicelib
+
+    for module in pkgutil.iter_modules(chalicelib.__path__):
+        if module.ispkg and importlib.util.find_spec(f"chalicelib.{module.name}.access") is not None:
+            importlib.import_module(f"chalicelib.{module.name}.access")
+
+
+def route_module_of(view: Any) -> str:
+    """The module (= blueprint) a route's view function was registered from."""
+    return getattr(view, "__module__", "")
+
+
+def grant_for(function_name: str, app: Any, partial: bool = False) -> Grant | None:
+    """The effective grant of one Lambda function of `app`; None when it has no declaration.
+
+    The API handler's grant is the union of every route blueprint's; None if any route module has none
+    (unless `partial`: then the union of those that have one).
+    An authorizer without a declaration gets an empty grant (logs and X-Ray only)."""
+    load_all()
+    if function_name == API_FUNCTION:
+        modules = route_modules(app)
+        if not partial and any(module not in ROUTE_GRANTS for module in modules):
+            return None
+        union = Grant()
+        for module in modules & set(ROUTE_GRANTS):
+            union = union.merge(ROUTE_GRANTS[module])
+        return union
+    if function_name in FUNCTION_GRANTS:
+        return FUNCTION_GRANTS[function_name]
+    if function_name in {auth.name for auth in app.builtin_auth_handlers}:
+        return Grant()
+    return None
+
+
+def route_modules(app: Any) -> set[str]:
+    return {route_module_of(entry.view_function) for methods in app.routes.values() for entry in methods.values()}
+
+
+def missing_grants(app: Any) -> list[str]:
+    """Functions (and route modules) of `app` that declare nothing: each must have a grant."""
+    load_all()
+    missing = [f"routes of {module}" for module in sorted(route_modules(app)) if module not in ROUTE_GRANTS]
+    missing += [source.name for source in app.event_sources if source.name not in FUNCTION_GRANTS]
+    return missing

@@ -1,0 +1,159 @@
+"""IAM in process: every AWS call a Lambda handler makes in a test is checked against that function's policy.
+
+A pytest plugin (`pytest -p tests.access_audit`; `make test` and `make unit` load it). While a test runs, each
+botocore call (boto3 and PynamoDB alike) made inside a handler is attributed to the Lambda function that
+handler belongs to: a route -> the API handler (and its service's route grant), a queue or schedule handler ->
+its own function, an authorizer -> its own. The call's (action, resource) pairs are checked against the
+generated policy of that function (chalicelib/infra.py, from the grants in chalicelib/<service>/access.py).
+A call the policy does not allow fails as IAM would (AccessDeniedException) AND fails the test, naming the
+function and the table or queue: code that starts using a table it did not declare cannot pass `make test`.
+Calls made outside handlers (test set-up, assertions) are not attributed.
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import contextvars
+import functools
+import json
+import os
+
+import botocore.client
+import pytest
+from botocore.exceptions import ClientError
+
+from tests import iam
+
+_current: contextvars.ContextVar[tuple[str, str | None] | None] = contextvars.ContextVar("lambda_function",
+                                                                                        default=None)
+
+
+class Audit:
+    def __init__(self, app, stage: str | None = None):
+        from chalicelib.core import access
+        from chalicelib.infra import build, stage_lambda_timeout, stage_operations
+        from chalicelib.infra_access import Function, functions_of, policy_statements
+
+        self.app = app
+        # Built for the stage the tests run as, so "{stage}" in a parameter name is the one the code reads.
+        stage = stage or os.environ.get("APP_STAGE", "test")
+        template = build(stage, stage_lambda_timeout(stage), stage_operations(stage))
+        resources = template["Resources"]
+        self.functions = {f.name: f for f in functions_of(app)}
+        self.allowed: dict[str, set] = {
+            name: iam.allowed(resources, iam.statements_of(resources[f.role_id]))
+            for name, f in self.functions.items() if f.role_id in resources}
+        # A service's routes: only what that service's route grant says (stricter than the API handler's union).
+        self.route_allowed: dict[str, set] = {}
+        for module, grant in access.ROUTE_GRANTS.items():
+            pseudo = Function(module, "RouteGrant", "RouteGrantRole", "api")
+            statements = [s for s in policy_statements(pseudo, grant, resources, stage=stage)
+                          if s["Sid"] != "OwnLogGroup"]
+            self.route_allowed[module] = iam.allowed(resources, statements)
+        self.violations: list[str] = []
+        self.seen: dict[str, set] = collections.defaultdict(set)
+
+    def check(self, service: str, operation: str, params: dict) -> None:
+        who = _current.get()
+        if who is None:
+            return
+        function, route_module = who
+        needs = iam.needed(service, operation, params)
+        self.seen[function] |= needs
+        refused = iam.denied(self.allowed.get(function, set()), needs)
+        where = function
+        if not refused and route_module is not None:
+            refused = iam.denied(self.route_allowed.get(route_module, set()), needs)
+            where = f"routes of {route_module}"
+        if refused:
+            message = (f"{where} is not granted {sorted(refused)} (declare it in chalicelib/<service>/access.py)")
+            self.violations.append(message)
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, operation)
+
+
+_audit: Audit | None = None
+
+
+@contextlib.contextmanager
+def acting_as(function: str, route_module: str | None = None):
+    token = _current.set((function, route_module))
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def _attributed(fn, function: str, route_module: str | None = None):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with acting_as(function, route_module):
+            return fn(*args, **kwargs)
+
+    wrapper.__audited__ = True
+    return wrapper
+
+
+def install(app) -> Audit:
+    """Attribute the app's handlers to their Lambda functions and check every botocore call (idempotent)."""
+    global _audit
+    if _audit is not None and _audit.app is app:
+        return _audit
+    from chalice.app import ChaliceAuthorizer
+    from chalicelib.core.access import API_FUNCTION, route_module_of
+
+    _audit = Audit(app)
+    for methods in app.routes.values():
+        for entry in methods.values():
+            if not getattr(entry.view_function, "__audited__", False):
+                entry.view_function = _attributed(entry.view_function, API_FUNCTION,
+                                                  route_module_of(entry.view_function))
+    for source in app.event_sources:
+        handler = app.handler_map.get(source.name)
+        if handler is not None and not getattr(handler, "__audited__", False):
+            app.handler_map[source.name] = _attributed(handler, source.name)
+    if not getattr(ChaliceAuthorizer.__call__, "__audited__", False):
+        original_call = ChaliceAuthorizer.__call__
+
+        def authorizer_call(self, *args, **kwargs):
+            with acting_as(self.name):
+                return original_call(self, *args, **kwargs)
+
+        authorizer_call.__audited__ = True
+        ChaliceAuthorizer.__call__ = authorizer_call
+    if not getattr(botocore.client.BaseClient._make_api_call, "__audited__", False):
+        original = botocore.client.BaseClient._make_api_call
+
+        def make_api_call(client, operation_name, api_params):
+            if _audit is not None:
+                _audit.check(client.meta.service_model.service_name, operation_name, api_params)
+            return original(client, operation_name, api_params)
+
+        make_api_call.__audited__ = True
+        botocore.client.BaseClient._make_api_call = make_api_call
+    return _audit
+
+
+@pytest.fixture(autouse=True)
+def _access_audit(request):
+    if "e2e" in request.keywords:
+        yield
+        return
+    from app import app
+
+    audit = install(app)
+    before = len(audit.violations)
+    yield
+    found = audit.violations[before:]
+    if found:
+        pytest.fail("calls outside the function's grant:\n  " + "\n  ".join(sorted(set(found))), pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _audit is None:
+        return
+    exercised = sorted(_audit.seen)
+    never = sorted(set(_audit.functions) - set(exercised))
+    terminalreporter.write_line(f"access audit: handlers checked against their grants: {', '.join(exercised)}"
+                                + (f"; never called in these tests: {', '.join(never)}" if never else ""))
+    if terminalreporter.config.getoption("verbose") > 0:
+        terminalreporter.write_line(json.dumps({k: sorted(map(list, v)) for k, v in _audit.seen.items()}, indent=1))
