@@ -287,6 +287,13 @@ def _typed(value: Any) -> tuple:
     return (type(value), value)  # True == 1 in Python; not in an experiment
 
 
+def _member(value: Any, allowed: frozenset) -> bool:
+    try:
+        return _typed(value) in allowed
+    except TypeError:  # an unhashable kwarg (a list, a dict) equals no JSON scalar
+        return False
+
+
 def _compile(predicate: Any, salt: str) -> Callable[[dict], bool]:
     """A predicate as a closure over the kwargs dict: the parsing is done once per cache load."""
     if isinstance(predicate, _TruePredicate):
@@ -294,7 +301,7 @@ def _compile(predicate: Any, salt: str) -> Callable[[dict], bool]:
     if isinstance(predicate, _InPredicate):
         (arg, values), = predicate.in_.items()
         allowed = frozenset(_typed(v) for v in values)
-        return lambda kwargs: (value := kwargs.get(arg)) is not None and _typed(value) in allowed
+        return lambda kwargs: (value := kwargs.get(arg)) is not None and _member(value, allowed)
     if isinstance(predicate, _EqPredicate):
         (arg, expected), = predicate.eq.items()
         wanted = _typed(expected)
