@@ -18,6 +18,7 @@ Reactions (doc part 3):
     performer_found     store the performer, set_contractor on the booking, car/details + servicing/start
     pickuped            at the return point (current_point_id = C, the point the courier heads to): remove
                         battery_low, servicing/finish, remove recharge_processing: rentable again. At B: noted.
+                        returning / return_arrived (cargo's name for the walk to a return point): the same.
     delivered           at the return point (or a final status): unset_contractor: the flow is done.
     cancelled*          (not in the doc: a manual cancel) released and planned again, logged as an error
     others              noted (claim_status, current_point_id) for the courier screens
@@ -46,6 +47,9 @@ log = get_logger(__name__)
 CURSOR_NAME = "claims"
 POISON_RUNS = 5
 FINAL_STATUSES = ("delivered_finish", "returned", "returned_finish")
+# Cargo may report the walk back to the cabinet (point C, of type "return") as returning instead of a second
+# pickuped: either way the courier has left the swapped scooter.
+LEFT_THE_SCOOTER = ("returning", "return_arrived")
 CANCELLED = ("cancelled", "cancelled_with_payment", "cancelled_by_taxi", "cancelled_with_items_on_hands")
 
 
@@ -197,8 +201,9 @@ def handle_event(event: JournalEvent) -> str:
     elif status == "performer_found":
         extra = _performer_found(task, event)
         new_status = PERFORMER_FOUND
-    elif status == "pickuped" and _at_return_point(task, event):
-        _back_in_rent(task)
+    elif (status == "pickuped" and _at_return_point(task, event)) or status in LEFT_THE_SCOOTER:
+        if task.status not in (RENTABLE, DONE):
+            _back_in_rent(task)
         new_status = RENTABLE
     elif status in FINAL_STATUSES or (status == "delivered" and _at_return_point(task, event)) or (
             status == "delivered" and event.current_point_id is None):

@@ -191,3 +191,16 @@ def test_a_final_status_without_the_second_pickuped_still_frees_the_scooter(rech
     recharge.follow()
     assert recharge.task(claimed.task_id).status == DONE
     assert recharge.car_state("s1")["tags"] == []
+
+
+def test_returning_is_the_walk_back_too(recharge, claimed):
+    _to_performer_found(recharge, claimed)
+    recharge.advance(claimed.claim_id, "delivered", current_point_id=claimed.points["destination"])
+    recharge.follow()
+    assert recharge.task(claimed.task_id).status == PERFORMER_FOUND  # B delivered: not the end
+    recharge.advance(claimed.claim_id, "returning", current_point_id=claimed.points["return"])
+    recharge.follow()
+    assert recharge.task(claimed.task_id).status == RENTABLE and recharge.car_state("s1")["tags"] == []
+    recharge.advance(claimed.claim_id, "returned_finish", current_point_id=claimed.points["return"])
+    recharge.follow()
+    assert recharge.task(claimed.task_id).status == DONE
