@@ -23,6 +23,8 @@ Readings of the doc (it leaves these open):
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.core import clock
@@ -96,8 +98,6 @@ def progress_of(task_id: str) -> CourierProgress | None:
 
 def update_progress(task: RechargeTask, actions: list, condition=None) -> None:
     """An upsert of the task's progress item (created by its first write)."""
-    import datetime as dt
-
     now = clock.now()
     keep = max(task.expires_at, now + dt.timedelta(days=PROGRESS_KEEP_DAYS)) if task.expires_at else (
         now + dt.timedelta(days=PROGRESS_KEEP_DAYS))

@@ -9,8 +9,8 @@ from chalicelib.scooters import courier_upstreams
 from chalicelib.scooters.courier_models import CabinetLock, CourierProgress
 from local.simulator.server import Fault
 
-from .test_courier_fixtures import (
-    buttons, cells, counters, courier, items, make_courier, opens, sim, take, texts,  # noqa: F401 (fixture)
+from .test_courier_fixtures import (  # noqa: F401 (courier is a fixture)
+    ACC, T0, buttons, cells, counters, courier, items, make_courier, opens, sim, take, texts,
 )
 
 STOREKEEPER_1 = "Невозможно открыть 1 ячеек. Обратитесь к кладовщику"
@@ -227,3 +227,27 @@ def test_unknown_claim_and_bad_parameters(courier, client):
                             ).status_code == 404
     assert client.http.get("/scooters-misc/taximeter/screens/v1/battery_exchange/status?cargo_ref_id=x"
                            ).status_code == 401
+
+
+
+def test_a_cell_open_outside_our_bookings_keeps_the_cabinet_busy(client, simulator, driver_auth, upstream):
+    clock.freeze(T0)
+    ours = make_courier(client, simulator, driver_auth, charged=3, batteries=2)
+    other = sim(simulator, "POST", f"{ACC}/accumulator/book", {"cabinet_id": "cab-1", "accumulators_count": 1},
+                headers={"X-Idempotency-Token": "by-hand"})
+    sim(simulator, "POST", f"{ACC}/cell/open",
+        {"cabinet_id": "cab-1", "book_id": other["book_id"], "cell_id": other["cell_ids"][0]})
+    busy = ours.open()
+    assert busy.status_code == 409 and busy.json_body["code"] == "cabinet_busy"
+    assert _lock("cab-1") is None and len(opens(upstream)) == 1  # only the one opened by hand
+    take(simulator, "cab-1")
+    assert texts(ours.open())[0] == "Ячейка cab-1-1 открыта"
+
+
+def test_a_booking_gone_at_the_cabinet_is_a_clear_409(courier, simulator):
+    task_book = sim(simulator, "GET", "/_control/scooter_accumulator/state")["bookings"]
+    (booking,) = [b for b in task_book.values() if b["cell_ids"] == courier.cell_ids]
+    sim(simulator, "POST", f"{ACC}/booking/unbook", {"book_id": booking["book_id"]})
+    answer = courier.open()
+    assert answer.status_code == 409 and answer.json_body["code"] == "cell_not_booked"
+    assert _lock("cab-1") is None
