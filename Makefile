@@ -26,10 +26,10 @@ run: $(VENV)/.installed $(EMU_VENV)/.installed
 	$(PY) -m local.stack run
 
 test: $(VENV)/.installed $(EMU_VENV)/.installed
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -p tests.access_audit tests
 
 unit: $(VENV)/.installed
-	$(PY) -m pytest -q -p no:cacheprovider -m "not e2e" tests
+	$(PY) -m pytest -q -p no:cacheprovider -p tests.access_audit -m "not e2e" tests
 
 e2e: $(VENV)/.installed $(EMU_VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider -m e2e tests

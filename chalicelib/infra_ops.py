@@ -25,7 +25,7 @@ DEFAULTS = {
     "queue_age_alarm_seconds": 600,
 }
 # The CloudWatch namespace and dimension of the app's EMF business metrics (chalicelib/core/metrics.py).
-METRICS_NAMESPACE = "TaxiDelivery"
+METRICS_NAMESPACE = "TaxiDelivery"  # chalicelib.core.metrics.NAMESPACE (not imported: build-time module)
 METRICS_DIMENSION = "service"
 SCHEDULE_FAILURES_SUFFIX = "_failures"
 FAILURES_RETENTION_SECONDS = 14 * 24 * 3600
@@ -256,16 +256,16 @@ def alarms(functions: list[Function], main_queues: list[str], dead_letter_queues
     return resources
 
 
-def _business_metrics() -> dict[str, list[str]]:
-    """Metric names per service from the EMF writer (chalicelib/core/metrics.py), if it lists them."""
-    try:
-        from chalicelib.core import metrics  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
-    declared = getattr(metrics, "METRICS", None) or getattr(metrics, "DECLARED", None)
-    if isinstance(declared, dict):
-        return {str(service): sorted(map(str, names)) for service, names in declared.items()}
-    return {}
+def _services_with_code() -> list[str]:
+    """The service packages of chalicelib, those with tables of their own (the EMF `service` dimension is the
+    package name)."""
+    import importlib.util
+    import pkgutil
+
+    import chalicelib
+
+    return sorted(m.name for m in pkgutil.iter_modules(chalicelib.__path__)
+                  if m.ispkg and importlib.util.find_spec(f"chalicelib.{m.name}.models") is not None)
 
 
 def dashboard(functions: list[Function], main_queues: list[str], dead_letter_queues: list[str]) -> dict:
@@ -298,16 +298,23 @@ def dashboard(functions: list[Function], main_queues: list[str], dead_letter_que
             ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q] for q in dead_letter_queues],
             stat="Maximum", width=24),
     ]
-    business = _business_metrics()
-    if business:
-        for service, names in sorted(business.items()):
-            widgets.append(widget(f"{service}: business metrics", [
-                [METRICS_NAMESPACE, name, METRICS_DIMENSION, service] for name in names], width=12))
-    else:  # whatever the services emit, by service, until the writer lists its metric names
-        widgets.append({"type": "metric", "width": 24, "height": 6, "properties": {
-            "title": "Business metrics (EMF, by service)", "region": region, "period": 300, "view": "timeSeries",
-            "metrics": [[{"expression": "SEARCH('{%s,%s}', 'Sum', 300)"
-                          % (METRICS_NAMESPACE, METRICS_DIMENSION), "id": "business"}]]}})
+    # EMF business metrics (chalicelib/core/metrics.py): the names are chosen where they are counted, so the
+    # widgets search by dimension set: every metric a service counts appears without editing this file.
+    def search(title: str, query: str, width: int = 12) -> dict:
+        return {"type": "metric", "width": width, "height": 6, "properties": {
+            "title": title, "region": region, "period": 300, "view": "timeSeries", "stat": "Sum",
+            "metrics": [[{"expression": f"SEARCH('{query}', 'Sum', 300)", "id": "m"}]]}}
+
+    namespace, service = METRICS_NAMESPACE, METRICS_DIMENSION
+    widgets += [
+        search("Queue messages done / failed / invalid, by queue",
+               "{%s,%s,queue}" % (namespace, service)),
+        search("Upstream failures, by upstream", '{%s,%s,upstream} MetricName="UpstreamFailures"'
+               % (namespace, service)),
+        search("Job runs, skips, failures and items handled, by job", "{%s,%s,job}" % (namespace, service)),
+    ]
+    widgets += [search(f"{name}: business counts", '{%s,%s} %s="%s"' % (namespace, service, service, name))
+                for name in _services_with_code()]
     body = json.dumps({"widgets": widgets}, separators=(",", ":"))
     return {"Dashboard": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {
         "DashboardName": {"Ref": "AWS::StackName"}, "DashboardBody": {"Fn::Sub": body}}}}

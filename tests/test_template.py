@@ -1,10 +1,15 @@
 """The deploy template (what `chalice package` builds, merged with chalicelib/infra.py) matches the code."""
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
+import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -18,10 +23,12 @@ from tests import iam
 from tests.conftest import ROOT
 
 
-@pytest.fixture(scope="session")
-def prod_package(tmp_path_factory):
-    """`make package STAGE=prod`, the way the Makefile does it: the directory with sam.json and the zip."""
-    out = tmp_path_factory.mktemp("package")
+@functools.cache
+def package_prod() -> pathlib.Path:
+    """`make package STAGE=prod`, the way the Makefile does it (once per test run, shared by the modules that
+    need it): the directory with sam.json and the zip."""
+    out = pathlib.Path(tempfile.mkdtemp(prefix="taxi-package-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     env.pop("AWS_ENDPOINT_URL", None)
     resources = subprocess.run([sys.executable, "-m", "chalicelib.infra", "--stage", "prod"], cwd=ROOT, env=env,
@@ -34,8 +41,8 @@ def prod_package(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def template(prod_package):
-    return json.loads((prod_package / "sam.json").read_text())
+def template():
+    return json.loads((package_prod() / "sam.json").read_text())
 
 
 def resources_of(template, kind):
