@@ -37,12 +37,13 @@ def register_cargo_claim(call: Call) -> CargoClaimOut:
 @route(bp, "/4.0/sharedroute/info", kind=PUBLIC, query=SharedRouteQuery, response=SharedRouteInfo,
        errors=(404, 502, 503))
 def shared_route_info(call: Call) -> dict:
-    """The shared order for its recipient: the protocol's sharedroute plus screen texts, flags, seller."""
+    """The shared order for its recipient: the protocol's sharedroute plus screen texts, flags, seller (a key not
+    saved here: the protocol's answer with the client flags)."""
     return shared_route.shared_route_info(call.query.key)
 
 
 @route(bp, "/4.0/sharedroute/track", kind=PUBLIC, query=SharedRouteQuery, response=SharedRouteTrack,
        errors=(404, 502, 503))
 def shared_route_track(call: Call) -> dict:
-    """The courier's track for a live key (the protocol's sharedroutetrack)."""
+    """The courier's track (the protocol's sharedroutetrack): for a live key saved here, or any key it knows."""
     return shared_route.shared_route_track(call.query.key)
