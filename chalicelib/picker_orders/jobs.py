@@ -12,9 +12,11 @@ from . import service
 
 bp = Blueprint(__name__)
 
-# The lease outlives any run (Lambda timeout <= 30 s) but frees the next minute's run if one crashed.
-LEASE_SECONDS = 55
+JOB = "picker_orders_updater"
 DEFAULT_BUDGET_SECONDS = 20.0
+# On top of the longest possible run: leases are compared on the clocks of different Lambda instances (skew)
+# and taking the lease takes a moment of the run itself.
+LEASE_MARGIN_SECONDS = 5.0
 
 
 def _worst_upstream_call() -> float:
@@ -24,22 +26,43 @@ def _worst_upstream_call() -> float:
     return attempt * (settings.upstream_retries + 1) + 0.5
 
 
+def _remaining_seconds(event) -> float | None:
+    """Time left before Lambda kills this run (at the start of the run: the function's timeout), or None
+    outside Lambda (no context)."""
+    remaining = getattr(getattr(event, "context", None), "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    try:
+        return max(0.0, remaining() / 1000.0)
+    except Exception:  # a context without a usable clock
+        return None
+
+
 def _deadline(event) -> float:
     """Stop taking new orders while one more fetch still fits in the Lambda's time (at least half of it is
     used); what is left is still stale and waits for the next run. Killed anyway: the writes are conditional."""
-    budget = DEFAULT_BUDGET_SECONDS
-    remaining = getattr(getattr(event, "context", None), "get_remaining_time_in_millis", None)
-    if callable(remaining):
-        try:
-            seconds = remaining() / 1000.0
-            budget = max(seconds - _worst_upstream_call(), seconds / 2)
-        except Exception:  # a context without a usable clock: keep the default budget
-            budget = DEFAULT_BUDGET_SECONDS
+    seconds = _remaining_seconds(event)
+    budget = DEFAULT_BUDGET_SECONDS if seconds is None else max(seconds - _worst_upstream_call(), seconds / 2)
     return time.monotonic() + budget
 
 
-@bp.schedule(Rate(1, unit=Rate.MINUTES))
-@single_runner("picker_orders_updater", LEASE_SECONDS)
-def picker_orders_updater(event) -> int:
+def lease_seconds(event) -> float:
+    """How long this run's lease lasts: longer than the run can possibly take, whatever the function's timeout
+    is set to, so two runners never overlap. In Lambda that bound is the time left at the start (the timeout:
+    Lambda kills the run then); outside Lambda it is the default budget plus the one fetch that may be under
+    way when it ends. A run that ends releases its lease at once; one that was killed blocks the schedule
+    until its lease ends (with the local stage's 10 s timeout, before the next minute)."""
+    seconds = _remaining_seconds(event)
+    longest = DEFAULT_BUDGET_SECONDS + _worst_upstream_call() if seconds is None else seconds
+    return longest + LEASE_MARGIN_SECONDS
+
+
+def _refresh(event) -> int:
     report = service.refresh_stale_orders(deadline=_deadline(event))
     return report.refreshed + report.unchanged  # items handled: core.lease counts a job's int result
+
+
+@bp.schedule(Rate(1, unit=Rate.MINUTES))
+def picker_orders_updater(event) -> int | None:
+    # The lease length depends on this invocation's context, so the single-runner wrapper is made per run.
+    return single_runner(JOB, lease_seconds(event))(_refresh)(event)
