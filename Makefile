@@ -7,7 +7,7 @@ EMU_VENV := .venv-emulator
 PY := $(VENV)/bin/python
 STAGE ?= prod
 
-.PHONY: run test unit e2e deploy fire logs package bench clean
+.PHONY: run test unit e2e deploy fire logs redrive package bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -42,6 +42,11 @@ fire: $(VENV)/.installed
 
 logs: $(VENV)/.installed
 	$(PY) -m local.stack logs $(FN)
+
+# A DLQ's messages back to their queue: QUEUE=<queue or its _dlq>; AWS=1 for the real account (SQS move task).
+redrive: $(VENV)/.installed
+	@test -n "$(QUEUE)" || { echo "usage: make redrive QUEUE=<name> [AWS=1]"; exit 2; }
+	$(PY) -m local.redrive $(QUEUE) $(if $(AWS),--aws)
 
 # The deployable artefact for a real account: build/$(STAGE)/sam.json + deployment.zip (no AWS access needed).
 package: $(VENV)/.installed
