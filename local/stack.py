@@ -165,6 +165,8 @@ def package() -> tuple[dict, pathlib.Path]:
     subprocess.run([str(chalice), "package", "--stage", "local", "--merge-template",
                     str(BUILD_DIR / "resources.json"), str(out)], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
+    # Bytecode in the zip, as `make package` ships it (the emulator runs the Lambdas on the same Python minor).
+    subprocess.run([python, "-m", "tools.bytecode", str(out)], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     return json.loads((out / "sam.json").read_text()), out / "deployment.zip"
 
 
