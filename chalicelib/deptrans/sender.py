@@ -34,7 +34,7 @@ import itertools
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterator
 
 from pynamodb.exceptions import UpdateError
@@ -96,12 +96,19 @@ def run(deadline: float) -> dict:
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="krt") as pool:
         while not state.over():
             progressed = False
+            in_flight: list[dict] = []  # pages whose sends are running: the next page is prepared meanwhile
             for page in _pending_pages(waiting):
                 if state.over():
                     break
-                outcomes = _process(page, pool, state)
-                progressed = progressed or any(outcome != WAIT for outcome in outcomes.values())
-                waiting.update(key for key, outcome in outcomes.items() if outcome == WAIT)
+                # A driver whose change is still being sent is left to the next pass: deciding his newer
+                # change now would read what KRT was told before that send is recorded.
+                busy = {key[0] for outcomes in in_flight for key in outcomes}
+                page = [entry for entry in page if entry.driver_key not in busy]
+                in_flight.append(_process(page, pool, state))
+                if len(in_flight) > 1:
+                    progressed = _settle(in_flight.pop(0), waiting) or progressed
+            for outcomes in in_flight:
+                progressed = _settle(outcomes, waiting) or progressed
             if not progressed:
                 break  # one more pass would only find what waits
             state.count("passes")
@@ -109,6 +116,13 @@ def run(deadline: float) -> dict:
     result["stopped_krt_down"] = state.stopped
     log.event("deptrans.sender_run", **result)
     return result
+
+
+def _settle(outcomes: dict, waiting: set[tuple[str, str]]) -> bool:
+    """Wait for a page's sends; remember what waits (skipped for the rest of the run); True if any moved."""
+    done = {key: (outcome.result() if isinstance(outcome, Future) else outcome) for key, outcome in outcomes.items()}
+    waiting.update(key for key, outcome in done.items() if outcome == WAIT)
+    return any(outcome != WAIT for outcome in done.values())
 
 
 def _pending_pages(waiting: set[tuple[str, str]]) -> Iterator[list[StatusQueueEntry]]:
@@ -133,8 +147,9 @@ def _pending_pages(waiting: set[tuple[str, str]]) -> Iterator[list[StatusQueueEn
             yield sorted(page, key=lambda item: item.version)
 
 
-def _process(page: list[StatusQueueEntry], pool: ThreadPoolExecutor, state: _Run) -> dict[tuple[str, str], str]:
-    outcomes: dict[tuple[str, str], str] = {}
+def _process(page: list[StatusQueueEntry], pool: ThreadPoolExecutor, state: _Run) -> dict:
+    """Decide every entry of the page; the sends go to the pool. (driver_key, version) -> outcome or Future."""
+    outcomes: dict = {}
     sends: list[tuple[StatusQueueEntry, str, str]] = []  # (entry, registry id, licence pd_id)
     coming_on: list[StatusQueueEntry] = []
     for entry in page:
@@ -156,10 +171,8 @@ def _process(page: list[StatusQueueEntry], pool: ThreadPoolExecutor, state: _Run
             outcomes[key] = _drop(entry, state, reason_or_target)
         else:
             sends.append((entry, *reason_or_target))
-    futures = {(entry.driver_key, entry.version): pool.submit(_send, entry, deptrans_id, pd_id, state)
-               for entry, deptrans_id, pd_id in sends}
-    for key, future in futures.items():
-        outcomes[key] = future.result()
+    for entry, deptrans_id, pd_id in sends:
+        outcomes[(entry.driver_key, entry.version)] = pool.submit(_send, entry, deptrans_id, pd_id, state)
     return outcomes
 
 
