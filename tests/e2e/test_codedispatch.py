@@ -12,6 +12,8 @@ import time
 import pytest
 import requests
 
+from tests.conftest import as_driver
+
 AREA = "zenit"
 PROCESSING_QUEUE = "codedispatch_order_processing"
 MAX_WRONG_CODES = 3
@@ -32,7 +34,7 @@ def feature_on(stack):
 
 
 def driver_headers(park: str, profile: str) -> dict:
-    return {"X-YaTaxi-Park-Id": park, "X-YaTaxi-Driver-Profile-Id": profile}
+    return as_driver(park, profile)  # a session of that driver in the stack's simulator (tests/conftest.py)
 
 
 class Driver:
@@ -198,3 +200,23 @@ def test_too_many_wrong_codes_is_429_for_every_code(feature_on):
     assert (refused.status_code, refused.json()["code"]) == (429, "too_many_attempts")
     assert stored(stack, order_id)["status"] == "pending"
     assert Driver(stack).assign(code).status_code == 200  # another driver is not limited
+
+
+def test_the_experiment_switches_code_dispatch_per_park(feature_on):
+    stack = feature_on
+    allowed, refused = Driver(stack), Driver(stack)
+    previous = stack.get("/internal/v1/configs/code_dispatch").json()
+    assert previous["kind"] == "experiment" and previous["kwargs"] == ["area_id", "park_id", "driver_profile_id"]
+    stack.put_config("code_dispatch", {"clauses": [
+        {"title": "e2e: one park off", "predicate": {"eq": {"park_id": refused.park}}, "value": {"enabled": False}},
+        {"title": "e2e: the area on", "predicate": {"in": {"area_id": [AREA]}}, "value": {"enabled": True}},
+    ], "default": {"enabled": False}})
+    time.sleep(1.5)  # CONFIG_CACHE_SECONDS is 1 in the local stage
+    try:
+        code = create(stack, stack.unique("cd-exp"))
+        answer = refused.assign(code)
+        assert (answer.status_code, answer.json()["code"]) == (409, "code_dispatch_disabled")
+        assert allowed.assign(code).status_code == 200
+    finally:
+        stack.put_config("code_dispatch", previous["value"])
+        time.sleep(1.5)

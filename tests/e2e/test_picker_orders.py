@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from tests.conftest import as_eats_user
+
 QUEUE = "eats_orders_tracking_picker_orders"
 TRACKING = "/eats/v1/eats-orders-tracking/v1/tracking"
 UPDATER = "PickerOrdersUpdater"  # CloudFormation logical id of jobs.picker_orders_updater
@@ -50,7 +52,7 @@ class Order:
 
     def answer(self, customer: str | None = None):
         return self.stack.get(TRACKING, params={"order_nr": self.order_nr},
-                              headers={"X-Eats-User": f"user_id={customer or self.customer}"})
+                              headers=as_eats_user(customer or self.customer))
 
     def screen(self) -> dict | None:
         answer = self.answer()
@@ -153,6 +155,51 @@ def test_updater_refreshes_a_stuck_order_and_skips_it_while_upstream_fails(stack
 
     body = stack.wait_until(refreshed, timeout=60, interval=2, what="the stuck order refreshed from upstream")
     assert body["title"] == PAYING
+
+
+def test_an_order_without_customer_is_shown_only_to_the_customer_eats_picker_orders_names(stack):
+    import requests
+
+    order = Order(stack, "po-nocust")
+    # eats-picker-orders knows the order but names no customer yet
+    stack.simulator_control(f"{UPSTREAM}/order", {"eats_id": order.order_nr, "status": "new", "customer_id": None})
+    event = order.event("new", 0)
+    del event["customer_id"]
+    order.send(event)
+
+    def asked_upstream():
+        assert order.answer("mallory").status_code == 404
+        calls = requests.get(f"{stack.simulator}/_control/calls", params={"upstream": UPSTREAM}, timeout=5).json()
+        return any(call["query"].get("eats_id") == order.order_nr for call in calls["calls"])
+
+    # The tracking route asks eats-picker-orders once the order is stored: until then, and after, nobody sees it.
+    stack.wait_until(asked_upstream, timeout=40, what="the tracking route asking eats-picker-orders for the customer")
+    assert order.answer().status_code == 404
+    stack.simulator_control(f"{UPSTREAM}/order", {"eats_id": order.order_nr, "customer_id": order.customer})
+    body = order.wait_for("shown to the customer the upstream names", lambda b: b["status"] == "new")
+    assert body["title"] == CALL_PLACE
+    assert order.answer("mallory").status_code == 404
+
+
+def test_call_the_picker_experiment_per_user(stack):
+    name = "eats_orders_tracking_picker_call_picker_enabled"
+    shown, hidden = Order(stack, "po-exp-on"), Order(stack, "po-exp-off")
+    previous = stack.get(f"/internal/v1/configs/{name}").json()
+    assert previous["kind"] == "experiment" and "user_id" in previous["kwargs"]
+    stack.put_config(name, {"clauses": [{"title": "e2e: one user", "predicate": {"eq": {"user_id": shown.customer}},
+                                         "value": True}], "default": False})
+    time.sleep(1.5)  # the Lambdas' config cache (1 s locally)
+    try:
+        for order in (shown, hidden):
+            order.send(order.event("picking", 0), order.phone_event("+70001112233", 1))
+        body = shown.wait_for("call-the-picker screen", lambda b: b["title"] == CALL_PICKER)
+        assert body["buttons"][0]["payload"]["contact_type"] == "picker"
+        body = hidden.wait_for("picking", lambda b: b["status"] == "picking")
+        time.sleep(2)  # the phone event of the hidden order has surely landed too
+        body = hidden.screen()
+        assert body["title"] == CALL_PLACE and "+70001112233" not in json.dumps(body)
+    finally:
+        stack.put_config(name, previous["value"])  # a `make run` stack keeps what its operator set
 
 
 def test_openapi_document_lists_the_tracking_route(stack):

@@ -1,4 +1,5 @@
-"""eats-picker-orders: the picker's orders, as eats-orders-tracking's fallback refresh reads them.
+"""eats-picker-orders: the picker's orders, as eats-orders-tracking reads them: the fallback refresh (status,
+picker) and the tracking route (the customer of an order whose events named none; null: nobody yet).
 
     GET /api/v1/order?eats_id=<order_nr>  -> 200 {"payload": {"eats_id", "status", "picker_id", "status_updated_at",
                                                               "place_id", "customer_id"}}
@@ -7,6 +8,7 @@
 Control:
     POST /_control/eats_picker_orders/order {"eats_id": "...", "status": "picking", "picker_id": "p1",
                                              "status_updated_at": "2026-11-23T10:00:00+00:00"}   # create/update
+    POST /_control/eats_picker_orders/order {"eats_id": "...", "customer_id": "c1"}             # name the customer
     POST /_control/eats_picker_orders/order {"eats_id": "...", "gone": true}                    # forget: 404
 Faults (5xx, timeouts, slowness) come from the simulator's own /_control/faults {"upstream": "eats_picker_orders"}.
 """
