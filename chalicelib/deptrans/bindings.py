@@ -10,7 +10,7 @@ import re
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.core import clock
+from chalicelib.core import clock, metrics
 from chalicelib.core.errors import BadRequest, NotFound, UpstreamRejected, UpstreamUnavailable
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.logs import get_logger
@@ -61,7 +61,8 @@ def bind(identity: DriverIdentity, deptrans_id: str) -> None:
         # KRT refuses the question itself (4xx other than 401): the driver cannot fix that by retyping.
         raise UpstreamUnavailable("KRT refused the check", code="krt_unavailable") from None
     if not valid:
-        log.event("deptrans.id_mismatch", park_id=identity.park_id, driver_profile_id=identity.driver_profile_id)
+        log.event("deptrans.id_mismatch", park_id=identity.park_id, driver_profile_id=identity.driver_profile_id,
+                  metrics=metrics.count("deptrans", "IdMismatches"))
         raise BadRequest("the ID does not belong to the driver's licence", code="id_mismatch")
     now = clock.now()
     profile = driver_key(identity.park_id, identity.driver_profile_id)
@@ -74,5 +75,6 @@ def bind(identity: DriverIdentity, deptrans_id: str) -> None:
         DriverProfile.feed_shard.set(fields["feed_shard"]),
         DriverProfile.feed_key.set(fields["feed_key"]),
     ])
-    log.event("deptrans.id_bound", park_id=identity.park_id, driver_profile_id=identity.driver_profile_id)
+    log.event("deptrans.id_bound", park_id=identity.park_id, driver_profile_id=identity.driver_profile_id,
+              metrics=metrics.count("deptrans", "IdsBound"))
 

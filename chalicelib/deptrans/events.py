@@ -17,6 +17,7 @@ import enum
 
 from pynamodb.exceptions import UpdateError
 
+from chalicelib.core import metrics
 from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import describe
 from chalicelib.core.logs import get_logger
@@ -64,8 +65,10 @@ def apply_events(events: list[StatusEvent]) -> BatchResult:
             if driver_key(event.park_id, event.driver_id) == key:
                 outcomes[other] = outcome if other == index or outcome is Outcome.FAILED else Outcome.STALE
     applied = sum(o is Outcome.APPLIED for o in outcomes)
-    log.event("deptrans.status_events", events=len(events), applied=applied, writes=writes,
-              stale=sum(o is Outcome.STALE for o in outcomes), failed=sum(o is Outcome.FAILED for o in outcomes))
+    stale, failed = sum(o is Outcome.STALE for o in outcomes), sum(o is Outcome.FAILED for o in outcomes)
+    log.event("deptrans.status_events", events=len(events), applied=applied, writes=writes, stale=stale,
+              failed=failed, metrics=metrics.counts("deptrans", {
+                  "StatusEventsApplied": applied, "StatusEventsStale": stale, "StatusEventsFailed": failed}))
     return BatchResult(outcomes=outcomes, writes=writes)
 
 

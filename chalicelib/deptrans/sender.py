@@ -39,7 +39,7 @@ from typing import Iterator
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.core import clock
+from chalicelib.core import clock, metrics
 from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import AppError, UpstreamRejected, UpstreamUnavailable, describe
 from chalicelib.core.logs import get_logger
@@ -114,7 +114,11 @@ def run(deadline: float) -> dict:
             state.count("passes")
     result = dict(state.counts)
     result["stopped_krt_down"] = state.stopped
-    log.event("deptrans.sender_run", **result)
+    log.event("deptrans.sender_run", **result, metrics=metrics.counts("deptrans", {
+        "ChangesSent": result.get("sent_on_line", 0) + result.get("sent_off_line", 0),
+        "ChangesDropped": sum(v for k, v in result.items() if k.startswith("dropped_")),
+        "ChangesRejected": result.get("rejected", 0), "ChangesWaiting": result.get("waiting", 0),
+        "KrtFailures": result.get("krt_unavailable", 0), "SenderStoppedKrtDown": int(state.stopped)}))
     return result
 
 
