@@ -96,6 +96,13 @@ def progress_of(task_id: str) -> CourierProgress | None:
         return None
 
 
+def vehicle_report_of(task_id: str) -> str | None:
+    """"missing" / "destroyed" when the courier reported the scooter so (for the recharge flow: such a scooter
+    keeps its report tag and should not be announced rentable), else None."""
+    progress = progress_of(task_id)
+    return progress.vehicle_report if progress is not None else None
+
+
 def update_progress(task: RechargeTask, actions: list, condition=None) -> None:
     """An upsert of the task's progress item (created by its first write)."""
     now = clock.now()

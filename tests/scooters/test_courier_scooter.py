@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.core import clock
+from chalicelib.scooters import courier
 from local.simulator.server import Fault
 
 from .test_courier_fixtures import T0, car, make_courier, sim
@@ -83,6 +84,7 @@ def test_vehicle_not_found_tags_it_once_and_the_flow_goes_on(on_the_way, simulat
     tags = car(simulator, on_the_way.car_id)["tags"]
     assert tags.count("scooter_missing") == 1 and "battery_low" in tags
     assert on_the_way.point_check("destination").status_code == 200
+    assert courier.vehicle_report_of(on_the_way.task_id) == "missing"
     other = on_the_way.action("vehicle_destroyed")
     assert other.status_code == 409 and other.json_body["code"] == "already_reported"
     assert "scooter_destroyed" not in car(simulator, on_the_way.car_id)["tags"]
