@@ -7,14 +7,19 @@ from . import api, jobs, planner, tasks
 from .courier_models import CabinetLock, CourierProgress
 from .models import JournalCursor, RechargeTask
 
+# Cargo's OAuth token: one SecureString per deployed stage, /taxi-delivery/<stage>/cargo-token (the stage is not
+# known when grants are declared, hence the wildcard over that one path segment).
+CARGO_TOKEN = "/taxi-delivery/*/cargo-token"
+
 # Planning reads the depots/algorithm configs and moves its task; a reschedule sends the task's next message.
-grant(tasks.scooters_misc_recharge, read=[ConfigValue, RechargeTask], write=[RechargeTask], send=[planner.QUEUE])
+grant(tasks.scooters_misc_recharge, read=[ConfigValue, RechargeTask], write=[RechargeTask], send=[planner.QUEUE],
+      parameters=[CARGO_TOKEN])
 # The finder creates tasks (conditional put), sweeps overdue ones through the due index, sends their planning.
 grant(jobs.ScootersFindDischarged, read=[ConfigValue, RechargeTask], write=[RechargeTask, Lease],
       send=[planner.QUEUE])
 # The follower finds tasks by claim (claim_id-index), moves them, keeps the journal cursor, reschedules.
 grant(jobs.ScootersFollowClaims, read=[ConfigValue, RechargeTask, JournalCursor],
-      write=[RechargeTask, JournalCursor, Lease], send=[planner.QUEUE])
+      write=[RechargeTask, JournalCursor, Lease], send=[planner.QUEUE], parameters=[CARGO_TOKEN])
 # The courier screens (api.py, courier*.py) find the task by claim (claim_id-index) and keep their own progress and
 # per-cabinet locks; they never write the task.
 grant(api.bp, read=[RechargeTask, CourierProgress, CabinetLock], write=[CourierProgress, CabinetLock])

@@ -4,12 +4,21 @@ Every call goes through core.http: timeouts, bounded retries with backoff (POSTs
 key; these POSTs are all safe to repeat: tag calls and bookings are idempotent by name or token, claim creation
 by request_id, the journal by cursor). Failures raise UpstreamUnavailable (down, 5xx, 429, timeouts, an
 answer that does not parse) or UpstreamRejected (a definite 4xx); callers decide the fallback.
+
+Cargo wants `Authorization: Bearer <OAuth token>`: the token is an SSM Parameter Store SecureString named by
+CARGO_TOKEN_PARAMETER (set per deployed stage in .chalice/config.json, e.g. /taxi-delivery/prod/cargo-token),
+read once per process and kept TOKEN_CACHE_SECONDS (a rotation reaches every instance within that time). A
+stage without CARGO_TOKEN_PARAMETER (local: the simulator needs none) sends no Authorization header. The token
+is never logged.
 """
 from __future__ import annotations
 
+import os
+import time
+
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.core import http
+from chalicelib.core import aws, http
 from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable
 
 from .schemas import Availability, Booking, CarInfo, CarList, Claim, JournalPage, ListedCar, StoreAvailability
@@ -24,6 +33,31 @@ DISCHARGED_FILTER = "battery_low*-recharge_processing"
 BATTERY_LOW, RECHARGE_PROCESSING = "battery_low", "recharge_processing"
 
 
+TOKEN_CACHE_SECONDS = 300
+_token: tuple[float, str] | None = None
+
+
+def forget_token() -> None:
+    global _token
+    _token = None
+
+
+def _cargo_headers() -> dict:
+    global _token
+    parameter = os.environ.get("CARGO_TOKEN_PARAMETER")
+    if not parameter:
+        return {}
+    if _token is None or time.monotonic() - _token[0] >= TOKEN_CACHE_SECONDS:
+        try:
+            value = aws.client("ssm").get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+        except Exception as error:  # botocore: missing parameter, no access, SSM down
+            raise UpstreamUnavailable("the cargo token is unavailable", code="cargo_token_unavailable") from error
+        if not value.strip():
+            raise UpstreamUnavailable("the cargo token is empty", code="cargo_token_unavailable")
+        _token = (time.monotonic(), value.strip())
+    return {"Authorization": f"Bearer {_token[1]}"}
+
+
 def _parse(model: type[BaseModel], body, upstream: str):
     try:
         return model.model_validate(body)
@@ -32,7 +66,8 @@ def _parse(model: type[BaseModel], body, upstream: str):
 
 
 def _post(upstream: str, path: str, body=None, *, key: str, params: dict | None = None):
-    return http.call_json(upstream, "POST", path, json=body, params=params, idempotency_key=key)
+    headers = _cargo_headers() if upstream == CARGO else None
+    return http.call_json(upstream, "POST", path, json=body, params=params, idempotency_key=key, headers=headers)
 
 
 # --- scooter backend --------------------------------------------------------------------------------------

@@ -276,3 +276,34 @@ def test_the_queue_handler_plans_and_fails_bad_messages_alone(recharge, found, c
     assert recharge.task(found).status == CLAIMED
     bad = sqs_event(client, "scooters_misc_recharge", [{"task": 1}], ids=["bad-1"])
     assert failed_ids(client.lambda_.invoke("scooters_misc_recharge", bad).payload) == ["bad-1"]
+
+
+def test_cargo_gets_the_stage_token_from_ssm(recharge, found, monkeypatch):
+    from chalicelib.core import aws, http
+    from chalicelib.scooters import upstreams
+
+    aws.client("ssm").put_parameter(Name="/taxi-delivery/test/cargo-token", Value="secret-token",
+                                    Type="SecureString")
+    monkeypatch.setenv("CARGO_TOKEN_PARAMETER", "/taxi-delivery/test/cargo-token")
+    upstreams.forget_token()
+    seen = []
+    original = http.call_json
+
+    def spy(upstream, method, path, **kwargs):
+        seen.append((upstream, (kwargs.get("headers") or {}).get("Authorization")))
+        return original(upstream, method, path, **kwargs)
+
+    monkeypatch.setattr(http, "call_json", spy)
+    assert recharge.plan_due() == [CLAIMED]
+    assert {auth for upstream, auth in seen if upstream == "cargo"} == {"Bearer secret-token"}
+    assert {auth for upstream, auth in seen if upstream != "cargo"} == {None}
+    upstreams.forget_token()
+
+
+def test_a_missing_cargo_token_is_cargo_unavailable(recharge, found, monkeypatch):
+    from chalicelib.scooters import upstreams
+
+    monkeypatch.setenv("CARGO_TOKEN_PARAMETER", "/taxi-delivery/test/missing")
+    upstreams.forget_token()
+    assert recharge.plan_due() == ["cargo_unavailable"]
+    assert recharge.live_bookings() == [] and recharge.claims() == []

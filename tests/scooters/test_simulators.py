@@ -126,3 +126,9 @@ def test_claims_create_idempotent_accept_journal(simulator, upstream):
     assert info["performer_info"]["driver_profile_id"] == "d"
     listed = _get(simulator, "/_control/cargo/claims").json()["claims"]
     assert listed[0]["request_id"] == "r1" and listed[0]["body"] == _claim_body()
+
+
+def test_claims_want_a_bearer_token_when_authorization_is_sent(simulator, upstream):
+    bad = _post(simulator, CLAIMS + "/journal", {}, headers={"Authorization": "Basic x"})
+    assert bad.status_code == 401 and bad.json()["code"] == "unauthorized"
+    assert _post(simulator, CLAIMS + "/journal", {}, headers={"Authorization": "Bearer t"}).status_code == 200

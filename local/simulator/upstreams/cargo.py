@@ -30,6 +30,8 @@ Controls:
          {"park_id", "driver_profile_id"}?, "version"?}   # moves the claim, writes its journal event
     POST /_control/cargo/journal/repeat {"count": N}      # the last N events again (at-least-once delivery)
     Faults: POST /_control/faults {"upstream": "cargo", ...} (5xx, 429, timeouts).
+Authorization: a call carrying an Authorization header that is not `Bearer <token>` -> 401 unauthorized (no
+header at all is accepted: the local stage has no token).
 """
 from __future__ import annotations
 
@@ -200,12 +202,23 @@ def _journal_page(request):
     return 200, {"cursor": f"c-{start + len(events)}", "events": events}
 
 
+def _authorized(handler):
+    """A call that carries Authorization must carry `Bearer <token>` (any token; the local stage sends none)."""
+    def checked(request):
+        value = request.headers.get("authorization")
+        if value is not None and (not value.startswith("Bearer ") or not value[7:].strip()):
+            return _error(401, "unauthorized", "Authorization: Bearer <OAuth token>")
+        return handler(request)
+
+    return checked
+
+
 ROUTES = [
-    ("POST", PREFIX + r"/create", _create),
-    ("POST", PREFIX + r"/info", _info),
-    ("POST", PREFIX + r"/accept", _accept),
-    ("POST", PREFIX + r"/cancel", _cancel),
-    ("POST", PREFIX + r"/journal", _journal_page),
+    ("POST", PREFIX + r"/create", _authorized(_create)),
+    ("POST", PREFIX + r"/info", _authorized(_info)),
+    ("POST", PREFIX + r"/accept", _authorized(_accept)),
+    ("POST", PREFIX + r"/cancel", _authorized(_cancel)),
+    ("POST", PREFIX + r"/journal", _authorized(_journal_page)),
 ]
 
 
