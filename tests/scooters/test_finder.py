@@ -126,3 +126,22 @@ def test_the_sweep_resends_overdue_planning(recharge):
     recharge.plan_due()
     task = recharge.task(task_id)
     assert task.status == "claimed" and task.sweep is None and task.due_at is None
+
+
+def test_the_local_demo_plays_a_swap(recharge):
+    """The local stage's demo: its depots config and the simulator's reset state (demo scooter, cabinets)."""
+    import json
+
+    from chalicelib.core import config
+    from tests.conftest import ROOT
+
+    for name, value in json.loads((ROOT / "local/demo_configs/scooters.json").read_text()).items():
+        config.write(name, value)
+    recharge.control("reset")
+    assert recharge.find().created == 0  # the demo scooter starts charged
+    recharge.control("scooter_backend/cars", {"car_id": "demo-scooter-1", "battery_level": 20})
+    recharge.find()
+    assert recharge.plan_due() == ["claimed"]
+    [claim] = recharge.claims()
+    assert claim["body"]["route_points"][0]["address"]["coordinates"] == [37.617, 55.755]  # grocery:demo-1
+    assert [b["cabinet_id"] for b in recharge.live_bookings()] == ["demo-cabinet-1"]
