@@ -66,7 +66,7 @@ def recharge_algorithm(task: RechargeTask) -> RechargeAlgorithm:
     return ALGORITHM.get()
 
 
-def _bump_token(task_id: str, attempt: int, what: str) -> str:
+def _attempt_token(task_id: str, attempt: int, what: str) -> str:
     digest = hashlib.sha256(f"{task_id}\n{attempt}".encode()).hexdigest()[:40]
     return f"scooters-{what}-{digest}"
 
@@ -74,11 +74,11 @@ def _bump_token(task_id: str, attempt: int, what: str) -> str:
 def claim_request_id(task: RechargeTask) -> str:
     """Stable for every retry and replay of one attempt; a new attempt gets a new one (a reused request_id
     would answer the old, failed claim)."""
-    return _bump_token(task.task_id, task.attempt, "claim")
+    return _attempt_token(task.task_id, task.attempt, "claim")
 
 
 def booking_token(task: RechargeTask, cabinet_id: str) -> str:
-    return _bump_token(task.task_id, task.attempt, "book") + ":" + cabinet_id
+    return _attempt_token(task.task_id, task.attempt, "book") + ":" + cabinet_id
 
 
 # --- messages -------------------------------------------------------------------------------------------
