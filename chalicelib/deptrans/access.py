@@ -6,9 +6,8 @@ from chalicelib.core.lease import Lease
 from . import api, jobs, tasks
 from .models import DriverCacheEntry, DriverProfile, KrtTokenItem, SessionStatus, StatusQueueEntry
 
-# KRT's client credentials: one SecureString per stage, /taxi-delivery/<stage>/krt-credentials (the stage is
-# not known when grants are declared, hence the wildcard over that one path segment).
-KRT_CREDENTIALS = "/taxi-delivery/*/krt-credentials"
+# KRT's client credentials: one SecureString per stage (KRT_CREDENTIALS_PARAMETER in .chalice/config.json).
+KRT_CREDENTIALS = "/taxi-delivery/{stage}/krt-credentials"
 
 # Routes: the ID routes read the driver cache (licence), write it on refresh, read and write bindings, and
 # use the shared KRT token; the feeds only query the bindings' and session statuses' feed indexes.

@@ -13,7 +13,8 @@ from chalicelib.core import aws
 from chalicelib.deptrans import krt, sender
 from tests.conftest import sqs_event
 
-PARAMETER = "/taxi-delivery/local/krt-credentials"  # the local stage's name (.chalice/config.json)
+# The tests' stage is "test" (tests/conftest.py): the name every stage's config.json entry follows.
+PARAMETER = "/taxi-delivery/test/krt-credentials"
 QUEUE = "deptrans_contractor_status_events"
 ID_PATH = "/driver/v1/deptrans-status/v1/id"
 T0 = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
@@ -46,6 +47,8 @@ def app_logs():
 def krt_credentials(aws_mock, monkeypatch):
     monkeypatch.setenv("KRT_CREDENTIALS_PARAMETER", PARAMETER)
     krt.forget()
+    # Read once per process, as in Lambda; read now, before the test client lays the local stage's env over it.
+    assert krt.credentials_parameter() == PARAMETER
     aws.client("ssm").put_parameter(Name=PARAMETER, Type="SecureString",
                                     Value=krt.dumps_credentials("taxi-local", "local-secret"))
     yield

@@ -73,7 +73,8 @@ def test_krt_credentials_missing_is_a_503_not_a_500(dep, aws_mock):
     from chalicelib.deptrans import krt
 
     aws.client("ssm").delete_parameter(Name=krt.credentials_parameter())
-    krt.forget()
+    krt.forget()  # a new process: it reads the (now missing) parameter afresh
+    krt.credentials_parameter()
     dep.driver("p1", "d1", licence="7701000008", registry_id="ID0000008")
     answer = dep.bind("p1", "d1", "ID0000008")
     assert answer.status_code == 503 and answer.json_body["code"] == "krt_credentials_unavailable"
