@@ -17,7 +17,7 @@ import enum
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.core import metrics
+from chalicelib.core import clock, metrics
 from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import describe
 from chalicelib.core.logs import get_logger
@@ -30,6 +30,9 @@ log = get_logger(__name__)
 # A driver with no event for this long is forgotten (the doc keeps a day; the margin keeps "what KRT was
 # last told" across quiet days, so a late "off line" still goes to a driver KRT saw on line).
 ENTRY_LIFE = dt.timedelta(days=14)
+# An event dated further ahead than this would outrank every real event of the driver until its time came:
+# it fails (and ends in the DLQ, for a person to look at) instead of freezing the driver's status.
+MAX_AHEAD = dt.timedelta(minutes=5)
 
 
 class Outcome(str, enum.Enum):
@@ -73,6 +76,9 @@ def apply_events(events: list[StatusEvent]) -> BatchResult:
 
 
 def _apply(key: str, event: StatusEvent) -> Outcome:
+    if event.updated_at > clock.now() + MAX_AHEAD:
+        log.error_event("deptrans.status_event_from_the_future", park_id=event.park_id, driver_id=event.driver_id)
+        return Outcome.FAILED
     version = version_of(event)
     item = StatusQueueEntry(driver_key=key)
     try:

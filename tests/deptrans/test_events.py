@@ -5,6 +5,8 @@ import datetime as dt
 
 from pynamodb.connection.base import Connection
 
+from chalicelib.core import clock
+
 from chalicelib.deptrans.models import StatusQueueEntry
 from tests.conftest import failed_ids, sqs_event
 from tests.deptrans.conftest import T0
@@ -113,3 +115,10 @@ def test_a_failed_write_fails_only_its_drivers_messages(dep, monkeypatch):
                         ids=["a", "b", "c"])
     assert sorted(failed_ids(answer)) == ["b", "c"]
     assert pending() == ["p1/d1"]
+
+
+def test_an_event_dated_far_ahead_fails_instead_of_freezing_the_drivers_status(dep):
+    clock.freeze(T0)
+    answer = dep.events(("p1", "d1", "online", at(3600)), ("p1", "d2", "online", at(60)), ids=["future", "ok"])
+    assert failed_ids(answer) == ["future"]
+    assert pending() == ["p1/d2"]

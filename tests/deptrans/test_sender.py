@@ -311,3 +311,14 @@ def test_one_runner_at_a_time(dep, client):
                                             resources=["arn:aws:events:us-east-1:123456789012:rule/x"])
     assert client.lambda_.invoke("deptrans_status_sender", event).payload is None
     assert dep.reports() == [] and pending() == ["p1/d1"]
+
+
+def test_another_profile_of_the_licence_is_sent_to_its_id_and_joins_the_bindings_profiles(dep):
+    from chalicelib.deptrans.models import DriverProfile
+
+    pd_id = dep.online_driver("p1", "d1", "7703000018", "ID3000018")
+    dep.driver("p2", "d7", licence="7703000018")  # the same driver in another park
+    dep.events(("p2", "d7", "online", at(0)))
+    assert dep.send()["sent_on_line"] == 1
+    assert states(dep) == [("ID3000018", "on_line")]
+    assert DriverProfile.get(pd_id).profiles == {"p1/d1", "p2/d7"}
