@@ -13,12 +13,17 @@ permissions as it is for tables and queues. Each service declares its grants in 
     from .models import PhoneKey, SharedOrder, SharingKeyItem
 
     # Every route of the blueprint runs in the ONE API handler (`app.app`): its role gets the union of the
-    # grants of every service's route blueprints.
-    grant(api.bp, read=[ConfigValue, PhoneKey, SharingKeyItem], write=[SharedOrder, SharingKeyItem, PhoneKey])
-    # An event handler (queue consumer, schedule) is a Lambda of its own, named after the handler.
-    grant(tasks.save_sharing_keys, read=[ConfigValue], write=[SharedOrder, SharingKeyItem, PhoneKey])
-    grant(tasks.finish_shared_order, read=[ConfigValue, SharedOrder], write=[SharedOrder, SharingKeyItem, PhoneKey],
-          send=["some_other_queue"], parameters=["/taxi/krt/endpoint"], secrets=["taxi/krt/client"])
+    # grants of every service's route blueprints (and the audit holds each blueprint's routes to its own).
+    grant(api.bp, read=[ConfigValue, PhoneKey, SharingKeyItem, SharedOrder],
+          write=[SharedOrder, SharingKeyItem, PhoneKey])
+    # An event handler (queue consumer, schedule) is a Lambda of its own, named after the handler function.
+    grant(tasks.save_sharing_keys, read=[ConfigValue, SharedOrder], write=[SharedOrder, SharingKeyItem, PhoneKey])
+
+    # Other kinds of grant (names made up):
+    grant(jobs.sync_registry, read=[ConfigValue, Registry], write=[Registry, Lease],   # a job with a lease
+          send=["registry_events"],                                # a queue of the template it sends to
+          parameters=["/taxi-delivery/{stage}/registry-credentials"],  # an SSM parameter ({stage}: the stage)
+          secrets=["taxi-delivery/{stage}/registry-key"])          # a Secrets Manager secret
 
 What a grant means, per resource:
 - `read=[Model]`: GetItem, BatchGetItem, Query, ConditionCheckItem on the table (by its PynamoDB model, so the
@@ -37,8 +42,10 @@ What a grant means, per resource:
   without one it gets logs and X-Ray only, which is what a gateway authorizer should have.
 
 Grants add up: two `grant(...)` calls for the same function or blueprint are merged. A function or route
-blueprint without a grant fails the template tests (tests/test_template.py), and the in-process tests
-(tests/access_audit.py) fail when a handler calls DynamoDB or SQS on anything its grant does not cover.
+blueprint without a grant fails the template tests (tests/test_template.py) and gets no table or queue at all;
+under `make test` (plugin tests/access_audit.py) a test fails when a handler calls DynamoDB, SQS, SSM or
+Secrets Manager on anything its grant does not cover, as IAM would refuse it on AWS. Declare what the code
+uses, not more: `pytest -v -p tests.access_audit tests/<service>` lists granted tables no test touched.
 """
 from __future__ import annotations
 
