@@ -185,7 +185,7 @@ _MAX_CLAUSES = 100
 
 
 class _PredicateModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True, defer_build=True)
 
 
 def _one_arg(value: dict) -> dict:

@@ -208,3 +208,12 @@ def test_cached_like_configs_one_read_for_many_calls_until_the_cache_time_passes
     assert reads == [NAME, NAME]
     monkeypatch.undo()
     reload_settings()
+
+
+def test_the_stored_shape_round_trips_whichever_way_it_is_dumped(colour):
+    value = {"clauses": [clause({"all": [{"in": {"area_id": ["a"]}},
+                                         {"percent": {"arg": "user_id", "from": 10, "to": 20}}]}, "x", "t")],
+             "default": "grey"}
+    parsed = colour.validate(value)
+    assert json.loads(parsed.model_dump_json()) == value == colour.dump(parsed)  # `in`, `from`: never `in_`
+    assert colour.validate(json.loads(parsed.model_dump_json())) == parsed
