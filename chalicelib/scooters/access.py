@@ -18,7 +18,8 @@ grant(tasks.scooters_misc_recharge, read=[ConfigValue, RechargeTask], write=[Rec
 grant(jobs.ScootersFindDischarged, read=[ConfigValue, RechargeTask], write=[RechargeTask, Lease],
       send=[planner.QUEUE])
 # The follower finds tasks by claim (claim_id-index), moves them, keeps the journal cursor, reschedules.
-grant(jobs.ScootersFollowClaims, read=[ConfigValue, RechargeTask, JournalCursor],
+# (CourierProgress: whether the courier reported the scooter missing or destroyed.)
+grant(jobs.ScootersFollowClaims, read=[ConfigValue, RechargeTask, JournalCursor, CourierProgress],
       write=[RechargeTask, JournalCursor, Lease], send=[planner.QUEUE], parameters=[CARGO_TOKEN])
 # The courier screens (api.py, courier*.py) find the task by claim (claim_id-index) and keep their own progress and
 # per-cabinet locks; they never write the task.

@@ -154,11 +154,22 @@ def _performer_found(task: RechargeTask, event: JournalEvent) -> list:
 
 
 def _back_in_rent(task: RechargeTask) -> None:
-    """The doc's order: battery_low off, servicing/finish, then recharge_processing off (rentable)."""
+    """The doc's order: battery_low off, servicing/finish, then recharge_processing off (rentable).
+
+    A scooter the courier reported missing or destroyed goes the same way (the doc: "as if the battery were
+    swapped"); the report's own tag, set by the courier screens, keeps it out of rent, so it is not counted
+    back in rent."""
+    from .courier import vehicle_report_of  # the courier screens' record; imported only on this path
+
     upstreams.remove_tag(task.car_id, upstreams.BATTERY_LOW)
     if not upstreams.servicing_finish(task.car_id, task.tag_id):
         log.warning_event("scooters.servicing_never_started", task_id=task.task_id)
     upstreams.remove_tag(task.car_id, upstreams.RECHARGE_PROCESSING)
+    report = vehicle_report_of(task.task_id)
+    if report:
+        log.event("scooters.scooter_released_reported", task_id=task.task_id, car_id=task.car_id, report=report,
+                  metrics=metrics.count("scooters", "ScootersReported"))
+        return
     log.event("scooters.scooter_rentable", task_id=task.task_id, car_id=task.car_id,
               metrics=metrics.count("scooters", "ScootersBackInRent"))
 

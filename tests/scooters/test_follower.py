@@ -204,3 +204,18 @@ def test_returning_is_the_walk_back_too(recharge, claimed):
     recharge.advance(claimed.claim_id, "returned_finish", current_point_id=claimed.points["return"])
     recharge.follow()
     assert recharge.task(claimed.task_id).status == DONE
+
+
+def test_a_scooter_reported_missing_is_released_but_not_counted_back_in_rent(recharge, claimed, caplog):
+    from chalicelib.core import clock
+    from chalicelib.scooters.courier_models import CourierProgress
+
+    _to_performer_found(recharge, claimed)
+    CourierProgress(claimed.task_id, vehicle_report="missing", updated_at=clock.now()).save()
+    recharge.advance(claimed.claim_id, "pickuped", current_point_id=claimed.points["return"])
+    with caplog.at_level(logging.INFO):
+        recharge.follow()
+    events = [r.getMessage() for r in caplog.records]
+    assert "scooters.scooter_released_reported" in events and "scooters.scooter_rentable" not in events
+    # The doc: the flow goes on as if the battery were swapped (the report's own tag keeps it out of rent).
+    assert recharge.car_state("s1")["tags"] == []
