@@ -6,9 +6,10 @@
    DynamoDB write calls per batch of 10 (target: at most one conditional write per driver, no reads), for new
    events, replays, and batches where drivers repeat.
 2. The sender: changes sent per second by one run, against a fake KRT on loopback answering in 10/50/200 ms
-   (target >= 220/s at 50 ms). Twice: with its DynamoDB work on moto (moto's per-call cost, not DynamoDB's,
-   caps that figure; its per-call time is printed), and with the storage calls made free, which shows what the
-   KRT pipeline itself (bounded concurrency, batched lookups) sustains.
+   (target >= 220/s at 50 ms). Twice: with its DynamoDB work on moto (moto's per-call cost, tens of ms here
+   under load, not DynamoDB's few ms, caps that figure; its per-call time is printed), and with that work
+   served from memory, which shows what the KRT pipeline itself (bounded concurrency, page preparation
+   overlapped with sending, trackstory over HTTP) sustains.
 3. Feeds: DynamoDB items read per page for a table of 100k profiles (target <= 1.1x the page size).
 
 moto's own speed is not DynamoDB's: quote ratios and call counts; the absolute times are moto's.
@@ -81,6 +82,23 @@ class Counter:
 
     def writes(self) -> int:
         return sum(self.calls.get(name, 0) for name in WRITES)
+
+
+def serialise_moto() -> None:
+    """moto's DynamoDB is not thread-safe (a Query iterating a table while another thread writes it raises);
+    DynamoDB is. The sender reads its next page while its threads write: serialise moto's operations."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "get_item", "query", "scan", "update_item", "delete_item", "transact_write_items",
+                 "batch_get_item", "batch_write_item"):
+        real = getattr(DynamoDBBackend, name)
+
+        def locked(self, *args, _real=real, **kwargs):
+            with lock:
+                return _real(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
 
 
 def fresh_tables() -> None:
@@ -196,21 +214,48 @@ def seed_changes(count: int) -> None:
                                         pending_key=version, expires_at=at + events.ENTRY_LIFE))
 
 
-class FreeStorage:
-    """The sender's writes made free (kept in memory): what the KRT pipeline sustains when storage is fast.
-    Its reads (the pending index, consistent re-reads, caches, bindings) still go to moto."""
+class InMemoryStorage:
+    """The sender's DynamoDB work served from memory (pending pages, caches, bindings, writes): what the KRT
+    pipeline itself sustains (bounded concurrency, batched trackstory lookups over HTTP, the KRT calls)."""
+
+    def __init__(self, count: int) -> None:
+        now = clock.now()
+        self.entries = []
+        for n in range(count):
+            key, at = driver_key("park", f"bench{n}"), now - dt.timedelta(seconds=60, milliseconds=n)
+            version = f"{utc_text(at)}#online"
+            self.entries.append(StatusQueueEntry(driver_key=key, park_id="park", driver_id=f"bench{n}",
+                                                 status="online", version=version, event_at=at, pending_key=version))
+        self.bindings = {f"pd-bench{n}": DriverProfile(licence_pd_id=f"pd-bench{n}", deptrans_id=f"ID{n:08d}",
+                                                       profiles={f"park/bench{n}"}) for n in range(count)}
 
     def __enter__(self):
         done: set[tuple[str, str]] = set()
-        self.originals = (sender._store_session, sender._mark_sent, sender._pending_pages)
-        pages = sender._pending_pages
+        memory = self
+
+        def pages(waiting):
+            todo = [e for e in memory.entries if (e.driver_key, e.version) not in waiting | done]
+            for start in range(0, len(todo), sender.PAGE_PER_SHARD * PENDING_SHARDS):
+                yield todo[start:start + sender.PAGE_PER_SHARD * PENDING_SHARDS]
+
+        class Bindings:
+            @staticmethod
+            def batch_get(pd_ids):
+                return [memory.bindings[pd_id] for pd_id in pd_ids if pd_id in memory.bindings]
+
+        self.originals = (sender._store_session, sender._mark_sent, sender._pending_pages, sender.DriverProfile,
+                          sender.caches.licences, sender.caches.categories)
         sender._store_session = lambda entry, *args: None
         sender._mark_sent = lambda entry, *args: done.add((entry.driver_key, entry.version))
-        sender._pending_pages = lambda waiting: pages(set(waiting) | done)
+        sender._pending_pages = pages
+        sender.DriverProfile = Bindings
+        sender.caches.licences = lambda drivers, prefer_fresh=False: {d: f"pd-{d[1]}" for d in drivers}
+        sender.caches.categories = lambda drivers: {d: ["econom"] for d in drivers}
         return self
 
     def __exit__(self, *exc):
-        sender._store_session, sender._mark_sent, sender._pending_pages = self.originals
+        (sender._store_session, sender._mark_sent, sender._pending_pages, sender.DriverProfile,
+         sender.caches.licences, sender.caches.categories) = self.originals
 
 
 def bench_sender() -> list[dict]:
@@ -224,10 +269,11 @@ def bench_sender() -> list[dict]:
                                                 Value=krt.dumps_credentials("bench", "bench"), Overwrite=True)
                 FakeUpstreams.latency = latency
                 count = CHANGES if latency < 0.2 or free else CHANGES // 2
-                seed_changes(count)
+                if not free:
+                    seed_changes(count)
                 KrtTokenItem(name="krt", access_token="bench-token", token_expires_at=time.time() + 3600).save()
                 # In a warm Lambda the pending index is read once per page; here the first pages also fill the caches.
-                context = FreeStorage() if free else None
+                context = InMemoryStorage(count) if free else None
                 with Counter() as counter:
                     if context:
                         context.__enter__()
@@ -239,7 +285,7 @@ def bench_sender() -> list[dict]:
                         if context:
                             context.__exit__(None, None, None)
                 sent = result.get("sent_on_line", 0)
-                rows.append({"krt_ms": int(latency * 1000), "storage": "free" if free else "moto",
+                rows.append({"krt_ms": int(latency * 1000), "storage": "memory" if free else "moto",
                              "changes": count, "sent": sent, "seconds": round(seconds, 2),
                              "sent_per_s": round(sent / seconds, 1),
                              "ms_per_dynamodb_call": round(counter.seconds * 1000 / max(1, sum(counter.calls.values())), 2),
@@ -288,10 +334,12 @@ def bench_feeds() -> list[dict]:
 
 def main() -> None:
     started = time.perf_counter()
+    only = os.environ.get("DEPTRANS_BENCH_ONLY", "events,sender,feeds").split(",")
+    serialise_moto()
     with mock_aws():
-        event_rows = bench_events()
-        sender_rows = bench_sender()
-        feed_rows = bench_feeds()
+        event_rows = bench_events() if "events" in only else []
+        sender_rows = bench_sender() if "sender" in only else []
+        feed_rows = bench_feeds() if "feeds" in only else []
     print("status events through deptrans_status_events (batches of 10, moto)")
     print(f"{'events':<42} {'count':>6} {'failed':>6} {'ev/s':>7} {'writes/10':>10} {'reads':>6} {'ms/call':>8}")
     for r in event_rows:
@@ -303,16 +351,18 @@ def main() -> None:
     for r in sender_rows:
         print(f"{r['krt_ms']:>6} {r['storage']:>8} {r['changes']:>8} {r['sent']:>6} {r['seconds']:>7} "
               f"{r['sent_per_s']:>8} {r['ms_per_dynamodb_call']:>12} {r['concurrency']:>8}")
-    at50 = next(r for r in sender_rows if r["krt_ms"] == 50 and r["storage"] == "free")["sent_per_s"]
-    print(f"KRT pipeline at 50 ms: {at50}/s (target >= 220/s): {'OK' if at50 >= 220 else 'FAIL'}")
+    if sender_rows:
+        at50 = next(r for r in sender_rows if r["krt_ms"] == 50 and r["storage"] == "memory")["sent_per_s"]
+        print(f"KRT pipeline at 50 ms: {at50}/s (target >= 220/s): {'OK' if at50 >= 220 else 'FAIL'}")
     print()
     print(f"feeds: items read per page, deptrans_profiles with {PROFILES} items")
     print(f"{'from':<12} {'limit':>6} {'returned':>9} {'read':>6} {'ratio':>6} {'queries':>8} {'scans':>6} {'moto ms':>8}")
     for r in feed_rows:
         print(f"{r['from']:<12} {r['limit']:>6} {r['returned']:>9} {r['items_read']:>6} {r['ratio']:>6} "
               f"{r['queries']:>8} {r['scans']:>6} {r['moto_ms']:>8}")
-    worst = max(r["ratio"] for r in feed_rows)
-    print(f"worst items_read/page = {worst} (target <= 1.1): {'OK' if worst <= 1.1 else 'FAIL'}")
+    if feed_rows:
+        worst = max(r["ratio"] for r in feed_rows)
+        print(f"worst items_read/page = {worst} (target <= 1.1): {'OK' if worst <= 1.1 else 'FAIL'}")
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 

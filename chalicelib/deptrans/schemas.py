@@ -170,7 +170,7 @@ SESSION_HISTORY_DAYS = config.define(
     "How long KRT's session statuses are kept (history of 1-30 days, DynamoDB TTL).",
 )
 SENDER_CONCURRENCY = config.define(
-    "deptrans_sender_concurrency", Annotated[int, Field(ge=1, le=64)], 24,
+    "deptrans_sender_concurrency", Annotated[int, Field(ge=1, le=64)], 32,
     "How many KRT calls the status sender makes at once.",
 )
 CACHE_FRESH_SECONDS = config.define(

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
 
 import pytest
@@ -41,6 +42,28 @@ def app_logs():
     root.addHandler(handler)
     yield handler
     root.removeHandler(handler)
+
+
+MOTO_OPERATIONS = ("put_item", "get_item", "query", "scan", "update_item", "delete_item", "transact_write_items",
+                   "batch_get_item", "batch_write_item")
+
+
+@pytest.fixture(autouse=True)
+def serial_moto(monkeypatch) -> None:
+    """moto's DynamoDB is not thread-safe (a Query iterating a table while another thread writes it raises);
+    DynamoDB is. The sender reads the next page while its threads write: serialise moto, as the real service
+    would be consistent, so the tests test OUR concurrency, not moto's."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in MOTO_OPERATIONS:
+        real = getattr(DynamoDBBackend, name)
+
+        def locked(self, *args, _real=real, **kwargs):
+            with lock:
+                return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
 
 
 @pytest.fixture
