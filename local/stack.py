@@ -52,7 +52,12 @@ REGION = "us-east-1"
 STACK_NAME = "taxi-delivery-local"
 BUCKET = "taxi-delivery-local-deploy"
 # What the app uses of the emulator; nothing else is started.
-EMULATOR_SERVICES = "cloudformation,s3,lambda,sqs,dynamodb,apigateway,events,logs,iam,sts"
+EMULATOR_SERVICES = "cloudformation,s3,lambda,sqs,dynamodb,apigateway,events,logs,iam,sts,ssm"
+# Secrets the local stage reads from SSM Parameter Store (SecureString), as deployed stages do; the values
+# are the upstream simulator's (local/simulator/upstreams/krt.py). Seeded before every deploy, never overwritten.
+LOCAL_PARAMETERS = {
+    "/taxi-delivery/local/krt-credentials": json.dumps({"client_id": "taxi-local", "client_secret": "local-secret"}),
+}
 
 
 def log(event: str, **fields) -> None:
@@ -205,8 +210,17 @@ def _enable_ttl(template: dict) -> None:
         dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=spec)
 
 
+def seed_parameters() -> None:
+    """Put the local stage's SSM SecureStrings into the emulator (a value set by hand is kept)."""
+    ssm = aws_client("ssm")
+    for name, value in LOCAL_PARAMETERS.items():
+        with contextlib.suppress(ssm.exceptions.ParameterAlreadyExists):
+            ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=False)
+
+
 def deploy() -> dict:
     started = time.monotonic()
+    seed_parameters()
     template, zip_path = package()
     code_uri = _upload(zip_path)
     for resource in template["Resources"].values():
