@@ -322,3 +322,22 @@ def test_another_profile_of_the_licence_is_sent_to_its_id_and_joins_the_bindings
     assert dep.send()["sent_on_line"] == 1
     assert states(dep) == [("ID3000018", "on_line")]
     assert DriverProfile.get(pd_id).profiles == {"p1/d1", "p2/d7"}
+
+
+def test_credentials_come_from_ssm_once_per_process(dep, monkeypatch):
+    from chalicelib.core import aws
+
+    ssm = aws.client("ssm")
+    reads = []
+    original = ssm.get_parameter
+
+    def counted(**kwargs):
+        reads.append(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(ssm, "get_parameter", counted)
+    krt.access_token()
+    dep.control("krt/expire_tokens", {})
+    krt.access_token(stale=krt.access_token())  # a refresh needs the credentials again: still cached
+    assert len(reads) == 1 and reads[0]["WithDecryption"] is True
+    assert sum(c["path"] == "/oauth/token" for c in dep.calls("krt")) == 2
