@@ -183,8 +183,8 @@ def pytest_terminal_summary(terminalreporter):
         return
     exercised = sorted(_audit.seen)
     never = sorted(set(_audit.functions) - set(exercised))
-    terminalreporter.write_line(f"access audit: handlers checked against their grants: {', '.join(exercised)}"
-                                + (f"; never called in these tests: {', '.join(never)}" if never else ""))
+    terminalreporter.write_line(f"access audit: AWS calls checked against the grants of: {', '.join(exercised)}"
+                                + (f"; no AWS call seen from: {', '.join(never)}" if never else ""))
     if terminalreporter.config.getoption("verbose") > 0:
         terminalreporter.write_line("access audit, granted tables no test call touched: "
                                     + json.dumps({k: v for k, v in unused(_audit).items() if v}, indent=1))
