@@ -186,16 +186,27 @@ class FakeUpstreams(BaseHTTPRequestHandler):
         pass
 
 
-def start_fake_upstreams() -> ThreadingHTTPServer:
+def _serve_fake_upstreams(latency: float, ports) -> None:
+    FakeUpstreams.latency = latency
     ThreadingHTTPServer.request_queue_size = 256
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeUpstreams)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
+    ports.put(server.server_port)
+    server.serve_forever()
+
+
+def start_fake_upstreams(latency: float):
+    """The fake upstreams in a process of their own (as KRT is): they must not share the sender's GIL."""
+    import multiprocessing
+
+    ports = multiprocessing.Queue()
+    process = multiprocessing.Process(target=_serve_fake_upstreams, args=(latency, ports), daemon=True)
+    process.start()
+    base = f"http://127.0.0.1:{ports.get(timeout=30)}"
     for name in ("krt", "driver_profiles", "personal", "driver_trackstory", "driver_categories_api"):
         os.environ[f"UPSTREAM_{name.upper()}_URL"] = f"{base}/{name}"
     os.environ["UPSTREAM_READ_TIMEOUT"] = "2.0"
-    return server
+    return process
 
 
 def seed_changes(count: int) -> None:
@@ -259,15 +270,14 @@ class InMemoryStorage:
 
 
 def bench_sender() -> list[dict]:
-    server = start_fake_upstreams()
     rows = []
-    try:
-        for latency in (0.010, 0.050, 0.200):
+    for latency in (0.010, 0.050, 0.200):
+        server = start_fake_upstreams(latency)
+        try:
             for free in (False, True):
                 fresh_tables()
                 aws.client("ssm").put_parameter(Name=krt.credentials_parameter(), Type="SecureString",
                                                 Value=krt.dumps_credentials("bench", "bench"), Overwrite=True)
-                FakeUpstreams.latency = latency
                 count = CHANGES if latency < 0.2 or free else CHANGES // 2
                 if not free:
                     seed_changes(count)
@@ -290,8 +300,9 @@ def bench_sender() -> list[dict]:
                              "sent_per_s": round(sent / seconds, 1),
                              "ms_per_dynamodb_call": round(counter.seconds * 1000 / max(1, sum(counter.calls.values())), 2),
                              "concurrency": sender.SENDER_CONCURRENCY.get()})
-    finally:
-        server.shutdown()
+        finally:
+            server.terminate()
+            server.join(5)
     return rows
 
 
