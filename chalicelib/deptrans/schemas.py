@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 
@@ -181,5 +181,3 @@ FEED_SAFETY_SECONDS = config.define(
     "deptrans_feed_safety_seconds", Annotated[int, Field(ge=2, le=600)], 10,
     "Feeds never hand out changes younger than this: it covers index lag and writers' clock skew.",
 )
-
-Line = Literal["on_line", "off_line"]

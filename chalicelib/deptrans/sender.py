@@ -41,7 +41,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.core import clock, metrics
 from chalicelib.core.dynamo import condition_failed
-from chalicelib.core.errors import AppError, UpstreamRejected, UpstreamUnavailable, describe
+from chalicelib.core.errors import AppError, UpstreamRejected, describe
 from chalicelib.core.logs import get_logger
 
 from . import caches, krt, upstreams
