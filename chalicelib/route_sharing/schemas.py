@@ -92,8 +92,13 @@ class SharedRouteTrack(Schema):
     model_config = ConfigDict(extra="allow")
 
 
+# A claim is stored as the order "cargo_claim:<claim_id>" (service.cargo_claim_order_id), whose id is a NonEmpty.
+CARGO_CLAIM_PREFIX = "cargo_claim:"
+ClaimId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128 - len(CARGO_CLAIM_PREFIX))]
+
+
 class CargoClaimIn(Schema):
-    claim_id: NonEmpty
+    claim_id: ClaimId
     phone_ids: PhoneIds
     corp_client_id: NonEmpty | None = None
 

@@ -36,7 +36,10 @@ from chalicelib.core.logs import get_logger
 from chalicelib.core.storage import is_live
 
 from .models import PhoneKey, SharedOrder, SharingKeyItem, created_order_key
-from .schemas import KEEP_AFTER_FINISH_HOURS, MAX_ORDER_DAYS, TARIFF_CLASSES, CargoClaimIn, FinishOrderMessage, SaveKeyMessage
+from .schemas import (
+    CARGO_CLAIM_PREFIX, KEEP_AFTER_FINISH_HOURS, MAX_ORDER_DAYS, TARIFF_CLASSES, CargoClaimIn, FinishOrderMessage,
+    SaveKeyMessage,
+)
 
 log = get_logger(__name__)
 
@@ -210,7 +213,7 @@ def register_cargo_claim(claim: CargoClaimIn) -> str:
 
 def cargo_claim_order_id(claim_id: str) -> str:
     """Claims share the orders table; the prefix keeps their ids apart from taxi order ids."""
-    return f"cargo_claim:{claim_id}"
+    return f"{CARGO_CLAIM_PREFIX}{claim_id}"
 
 
 # --- finishing --------------------------------------------------------------------------------------

@@ -349,3 +349,13 @@ def test_a_cargo_claim_shows_on_the_recipients_screen(client, now):
     assert body["client_flags"]["show_point_a"] is False
     corp = client.http.get(f"{CORP_INFO}?sharing_key={key}")
     assert json.loads(corp.body) == {"corp_info": {"name": "Стройматериалы"}}
+
+
+def test_the_longest_claim_id_registers_and_a_longer_one_is_a_400(client, now):
+    """Found by schemathesis on the deployed stack: a 127-character claim id was a 500 (its order id, prefixed
+    with `cargo_claim:`, passed the order id's limit)."""
+    longest = register(client, {"claim_id": "0" * 116, "phone_ids": ["r1"]})
+    assert longest.status_code == 200, longest.body
+    assert keys_of(client, "r1") == [json.loads(longest.body)["sharing_key"]]
+    for length in (117, 127, 128):
+        assert_error(register(client, {"claim_id": "0" * length, "phone_ids": ["r1"]}), 400, "invalid_request")
