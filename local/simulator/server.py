@@ -1,7 +1,7 @@
 """A small threaded HTTP server that plays every upstream, each under its own prefix: /<upstream>/...
 
 Each module in `upstreams/` declares NAME, ROUTES [(method, path regex, handler)] and reset(); it is
-mounted at /<NAME>. A handler gets (state, request) and returns (status, body). Control endpoints:
+mounted at /<NAME>. A handler gets the request and returns (status, body) or (status, body, headers). Control endpoints:
 
     POST /_control/faults  {"upstream": "protocol", "mode": "error"|"timeout"|"slow"|"ok",
                             "status": 500, "delay": 3.0, "count": null}   # count: how many calls, null = until reset
@@ -156,14 +156,21 @@ def make_handler(simulator: Simulator):
                 query=dict(urllib.parse.parse_qsl(url.query)),
                 headers={k.lower(): v for k, v in self.headers.items()}, body=body,
             )
+            extra_headers: dict[str, str] = {}
             try:
-                status, answer = simulator.dispatch(request)
+                result = simulator.dispatch(request)
+                # A handler answers (status, body) or (status, body, headers), e.g. a 429 with Retry-After.
+                status, answer = result[0], result[1]
+                if len(result) > 2:
+                    extra_headers = result[2]
             except Exception as error:  # the simulator must never die on a bad call
                 status, answer = 500, {"code": "simulator_error", "message": repr(error)}
             payload = json.dumps(answer, ensure_ascii=False).encode()
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                for name, value in extra_headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

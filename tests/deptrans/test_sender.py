@@ -341,3 +341,15 @@ def test_credentials_come_from_ssm_once_per_process(dep, monkeypatch):
     krt.access_token(stale=krt.access_token())  # a refresh needs the credentials again: still cached
     assert len(reads) == 1 and reads[0]["WithDecryption"] is True
     assert sum(c["path"] == "/oauth/token" for c in dep.calls("krt")) == 2
+
+
+def test_a_short_retry_after_is_waited_for_and_the_change_goes_through_in_the_same_run(dep):
+    dep.online_driver("p1", "d1", "7703000017", "ID3000017")
+    dep.events(("p1", "d1", "online", at(0)))
+    dep.control("krt/rate_limit", {"count": 1, "retry_after": 1})
+    started = time.monotonic()
+    assert dep.send()["sent_on_line"] == 1
+    assert time.monotonic() - started >= 1.0  # KRT's Retry-After header was honoured, not hammered through
+    line_states = [c for c in dep.calls("krt") if c["path"] == "/api/v1/line-states"]
+    assert len(line_states) == 2  # the refused call and its one retry
+    assert pending() == []

@@ -18,8 +18,8 @@ A driver's line state changed (came on line / went off line), answered by the st
     `event_id` makes the call idempotent: the same event_id again returns the first answer and changes nothing
     (the ledger below keeps one entry per event_id).
 
-Rate limit: while a limit is set, /api calls answer 429 {"code": "rate_limited", "retry_after": <s>} (the
-simulator's server sends no headers of its own, so Retry-After travels in the body here).
+Rate limit: while a limit is set, /api calls answer 429 {"code": "rate_limited", "retry_after": <s>} with the
+same wait in a `Retry-After` header (whole seconds).
 
 Controls:
     POST /_control/krt/ids {"licence", "id"}         register a registry ID for a licence number
@@ -94,7 +94,8 @@ def _authorized(request):
     limit = _state["rate_limit"]
     if limit["count"] > 0:
         limit["count"] -= 1
-        return _error(429, "rate_limited", retry_after=limit["retry_after"])
+        status, body = _error(429, "rate_limited", retry_after=limit["retry_after"])
+        return status, body, {"Retry-After": str(int(limit["retry_after"]))}
     return None
 
 
