@@ -12,6 +12,8 @@ import zipfile
 import pytest
 
 from tests.conftest import ROOT
+from chalicelib.core import aws
+from chalicelib.core.aws import SERVICES
 from tools.bytecode import _pyc_name, runtime_version
 
 
@@ -42,11 +44,13 @@ def test_every_module_of_the_zip_has_its_unchecked_hash_pyc_for_the_runtime(pack
         assert "app.py" in sources and "chalicelib/core/api.py" in sources
         missing = [s for s in sources if _pyc_name(s) not in names]
         assert missing == []
-        for source in ("app.py", "chalicelib/core/queues.py", "pydantic/main.py"):
+        for source in sources:
             pyc = archive.read(_pyc_name(source))
-            assert pyc[:4] == importlib.util.MAGIC_NUMBER
-            # PEP 552 flags: hash-based (bit 0) and NOT checked against the source (bit 1).
-            assert int.from_bytes(pyc[4:8], "little") == 0b01
+            assert pyc[:4] == importlib.util.MAGIC_NUMBER, source
+            # PEP 552 flags: hash-based (bit 0) and NOT checked against the source (bit 1); never a pyc of the
+            # working tree that chalice may have copied (timestamp-based: recompiled at every cold start).
+            assert int.from_bytes(pyc[4:8], "little") == 0b01, source
+        assert sorted(n for n in names if n.endswith(".pyc")) == sorted(map(_pyc_name, sources))  # no orphan
 
 
 def test_the_import_system_loads_the_shipped_bytecode_without_looking_at_the_source(package, tmp_path):
@@ -57,9 +61,25 @@ def test_the_import_system_loads_the_shipped_bytecode_without_looking_at_the_sou
     clock.write_text(clock.read_text() + "\nraise SystemExit('the source was compiled, not the shipped .pyc')\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "AWS_ENDPOINT_URL"}
     env.update({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tmp_path), "AWS_DEFAULT_REGION": "us-east-1"})
-    answer = subprocess.run(
-        [sys.executable, "-S", "-c", "import app, chalicelib.core.clock as c; print(c.__cached__)"],
-        cwd=tmp_path, env=env, capture_output=True, text=True)
+    # Every declared AWS service gets a client from the zip's slimmed botocore data.
+    code = ("import app, chalicelib.core.clock as c\n"
+            "from chalicelib.core import aws\n"
+            "[aws.client(s) for s in sorted(aws.SERVICES)]\n"
+            "print(c.__cached__)")
+    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    answer = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert answer.returncode == 0, answer.stderr[-2000:]
     assert answer.stdout.strip().endswith(_pyc_name("chalicelib/core/clock.py"))
     assert not list(tmp_path.glob("chalicelib/core/__pycache__/clock.*.pyc.*"))  # nothing was written
+
+
+def test_the_zip_ships_botocore_data_only_for_the_declared_services(package):
+    with zipfile.ZipFile(package / "deployment.zip") as archive:
+        services = {name.split("/")[2] for name in archive.namelist()
+                    if name.startswith("botocore/data/") and name.count("/") > 2}
+    assert services == set(SERVICES) | {"sts"}
+
+
+def test_a_client_of_an_undeclared_service_is_refused_before_it_reaches_lambda():
+    with pytest.raises(ValueError, match="SERVICES"):
+        aws.client("ec2")

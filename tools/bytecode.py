@@ -1,7 +1,12 @@
-"""Ship bytecode in the Lambda zip that `chalice package` writes (build step; never deployed, never imported by
-chalicelib).
+"""Cold-start post-processing of the Lambda zip that `chalice package` writes (build step; never deployed,
+never imported by chalicelib).
 
-    python -m tools.bytecode build/prod/package        # adds the .pyc files to build/prod/package/deployment.zip
+    python -m tools.bytecode build/prod/package        # rewrites build/prod/package/deployment.zip
+
+1. botocore's data only for the AWS services the app calls (chalicelib.core.aws.SERVICES; the client there
+   refuses any other): botocore lists every service directory of its data before its first client (~440
+   of them, a third of a cold process's first request) and they are 28 MB of the zip.
+2. Bytecode, below.
 
 Lambda's code directory is read-only, so a zip without bytecode compiles every imported module on every cold
 start. This adds, next to each `.py` of the zip, `__pycache__/<name>.<cache tag>.pyc` compiled with
@@ -54,6 +59,37 @@ def _pyc_name(source: str) -> str:
     """`a/b.py` -> `a/__pycache__/b.cpython-311.pyc` (this interpreter's cache tag)."""
     folder, name = posixpath.split(source)
     return posixpath.join(folder, importlib.util.cache_from_source(name))
+
+
+def prune(zip_path: pathlib.Path, keep: frozenset[str]) -> int:
+    """Drop `botocore/data/<service>/` for every service not in `keep`, and any bytecode already in the zip
+    (chalice copies the working tree's own __pycache__: timestamp-checked, possibly stale, so the runtime
+    would recompile them anyway). Rewrites the zip; returns how many botocore data files went. The data
+    directory's own files (endpoints, partitions, retry rules) stay."""
+    zip_path = pathlib.Path(zip_path)
+    prefix = "botocore/data/"
+
+    def unused_data(name: str) -> bool:
+        if not name.startswith(prefix):
+            return False
+        service, _, rest = name[len(prefix):].partition("/")
+        return bool(rest or name.endswith("/")) and service not in keep
+
+    def unused(name: str) -> bool:
+        return unused_data(name) or "/__pycache__/" in "/" + name
+
+    with zipfile.ZipFile(zip_path) as archive:
+        entries = archive.infolist()
+        dropped = [e for e in entries if unused_data(e.filename)]
+        if not any(unused(e.filename) for e in entries):
+            return 0
+        staged = zip_path.with_name(zip_path.name + ".pruned")
+        with zipfile.ZipFile(staged, "w") as out:
+            for entry in entries:
+                if not unused(entry.filename):
+                    out.writestr(entry, archive.read(entry), compress_type=entry.compress_type)
+    staged.replace(zip_path)
+    return len(dropped)
 
 
 def add_bytecode(zip_path: pathlib.Path) -> int:
@@ -112,9 +148,14 @@ def main(argv: list[str] | None = None) -> None:
         root = pathlib.Path(__file__).resolve().parents[1]
         subprocess.run([other, "-m", "tools.bytecode", str(args.package_dir)], cwd=root, check=True)
         return
-    count = add_bytecode(args.package_dir / "deployment.zip")
+    from chalicelib.core.aws import SERVICES
+
+    zip_path = args.package_dir / "deployment.zip"
+    pruned = prune(zip_path, SERVICES | {"sts"})  # sts: credential providers may call it
+    count = add_bytecode(zip_path)
     print(json.dumps({"event": "bytecode.added", "pyc": count, "python": "%d.%d" % sys.version_info[:2],
-                      "zip": str(args.package_dir / "deployment.zip")}))
+                      "botocore_services": sorted(SERVICES | {"sts"}), "botocore_files_dropped": pruned,
+                      "zip": str(zip_path), "mb": round(zip_path.stat().st_size / 2**20, 1)}))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@ session): a botocore session reads its data directory and parses the endpoint an
 ~60-100 ms here, and PynamoDB would otherwise pay that again for every table a cold process touches.
 botocore directly, not boto3: boto3 adds nothing to a low-level client but imports s3transfer (~90 ms of
 cold start) for resources and transfers this app never uses.
+
+SERVICES is every AWS API the app calls. The deployment zip ships botocore's data for these alone
+(tools/bytecode.py): botocore lists its whole data directory (~440 services) before its first client, a
+third of a cold process's first request, and the zip loses 28 MB. A client of any other service is refused
+here, so a new one fails in the unit tests, not in Lambda: add it to SERVICES.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from botocore.config import Config
 
 from .settings import get_settings
 
+SERVICES = frozenset({"dynamodb", "sqs", "ssm"})
 _CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
 _local = threading.local()
 
@@ -30,6 +36,9 @@ def botocore_session() -> botocore.session.Session:
 
 @functools.cache
 def client(service: str):
+    if service not in SERVICES:
+        raise ValueError(f"AWS service {service!r} is not in chalicelib.core.aws.SERVICES: add it there, or "
+                         "the deployment zip will not hold botocore's data for it")
     settings = get_settings()
     return botocore_session().create_client(
         service,
