@@ -33,7 +33,9 @@ MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "10"))
 TIME_LIMIT_SECONDS = int(os.environ.get("SCHEMATHESIS_TIME_LIMIT", "900"))
 SESSIONS_ENV = "TAXI_FUZZ_SESSIONS"
 # Identity values a session may carry: the app checks what the session service hands over, never trusts it.
-IDENTITIES = ["p", "park-1", "a" * 64, "b" * 65, "c" * 300, "юникод-парк", "with space", "semi;colon", "../..", ""]
+# Interleaved, so every other call carries an acceptable identity and reaches the view behind the authorizer.
+IDENTITIES = ["park-1", "b" * 65, "p", "c" * 300, "a" * 64, "юникод-парк", "park_2", "with space", "P-3",
+              "semi;colon", "park-4", "../..", "park-5", ""]
 UNKNOWN_TOKEN = "nobody-issued-this-token"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -79,7 +81,7 @@ def _sessions(stack) -> dict[str, list[str]]:
             assert answer.status_code == 200, answer.text
             made[header].append(answer.json()["token"])
     for tokens in made.values():
-        tokens.append(UNKNOWN_TOKEN)
+        tokens += [UNKNOWN_TOKEN, tokens[0]]  # a refused token, then an accepted one: the alternation holds
     return made
 
 
