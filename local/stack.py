@@ -206,7 +206,11 @@ def _enable_ttl(template: dict) -> None:
         table = properties["TableName"]
         current = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
         if current.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
-            continue
+            if current.get("AttributeName") == spec["AttributeName"]:
+                continue
+            # The model's TTL attribute changed: as on AWS, disable the old one before enabling the new one.
+            dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification={
+                "AttributeName": current["AttributeName"], "Enabled": False})
         dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=spec)
 
 
@@ -214,8 +218,13 @@ def seed_parameters() -> None:
     """Put the local stage's SSM SecureStrings into the emulator (a value set by hand is kept)."""
     ssm = aws_client("ssm")
     for name, value in LOCAL_PARAMETERS.items():
-        with contextlib.suppress(ssm.exceptions.ParameterAlreadyExists):
-            ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=False)
+        # Asked first: ministack answers a put over an existing name with a bare 400, not ParameterAlreadyExists.
+        try:
+            ssm.get_parameter(Name=name)
+            continue
+        except ssm.exceptions.ParameterNotFound:
+            pass
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=False)
 
 
 def deploy() -> dict:
