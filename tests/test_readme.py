@@ -22,3 +22,13 @@ def test_every_queue_and_table_is_documented():
 
 def test_the_two_commands_are_shown():
     assert "make run" in README and "make test" in README
+
+
+def test_the_tables_ttl_column_names_each_models_ttl_attribute():
+    from chalicelib.core.storage import ttl_attribute_name
+
+    rows = {line.split("|")[1].strip(): line.split("|")[3].strip()
+            for line in README.splitlines() if line.startswith("| `") and line.count("|") >= 5}
+    for model in _all_tables():
+        ttl = ttl_attribute_name(model)
+        assert rows.get(f"`{model.Meta.table_name}`") == (f"`{ttl}`" if ttl else "—"), model.Meta.table_name
