@@ -155,12 +155,16 @@ def main() -> None:
     work = pathlib.Path(tempfile.mkdtemp(prefix="cold-start-"))
     try:
         zip_path = args.zip or package(work)
+        zip_mb = zip_path.stat().st_size / 2**20
         shipped = unpack(zip_path, work / "shipped", with_bytecode=True)
         bare = unpack(zip_path, work / "no-bytecode", with_bytecode=False)
         subjects = {
             "import app, shipped bytecode": (shipped, IMPORT.format(code="import app")),
             "import app, no bytecode": (bare, IMPORT.format(code="import app")),
             "import libraries": (shipped, IMPORT.format(code=LIBRARIES)),
+            # `import pydantic` alone is lazy: any typed payload also loads BaseModel's machinery.
+            "libraries + pydantic.BaseModel": (shipped,
+                                               IMPORT.format(code=LIBRARIES + "; from pydantic import BaseModel")),
             "queue handler module alone": (shipped, IMPORT.format(code="import chalicelib.route_sharing.tasks")),
         }
         event = json.dumps(api_event("/order-route-sharing/v1/sharing_keys", {"x-yataxi-phoneid": PHONE}))
@@ -191,6 +195,11 @@ def main() -> None:
     print(f"  (a) app with bytecode / without    {a:.2f}x (target <= 0.5)")
     print(f"  (b) app / libraries                {b:.2f}x (target <= 1.15)")
     print(f"  (c) first request / second         {c:.2f}x (target <= 2)")
+    print(f"  app / (libraries + BaseModel)      "
+          f"{median['import app, shipped bytecode'] / median['libraries + pydantic.BaseModel']:.2f}x (for scale)")
+    print(f"  import + first request             {median['import'] + median['first']:7.1f} ms "
+          "(what a cold caller waits, plus the runtime's own start)")
+    print(f"  zip                                {zip_mb:7.1f} MB")
 
 
 if __name__ == "__main__":
