@@ -3,6 +3,7 @@ from chalice import Chalice
 
 from chalicelib.codedispatch import api as codedispatch_api
 from chalicelib.core.api import uniform_errors
+from chalicelib.core.coldstart import imports_done
 from chalicelib.deptrans import api as deptrans_api
 from chalicelib.deptrans import jobs as deptrans_jobs
 from chalicelib.deptrans import tasks as deptrans_tasks
@@ -37,3 +38,6 @@ for blueprint in (
     scooters_jobs.bp,
 ):
     app.register_blueprint(blueprint)
+
+# Last: every object made so far lives as long as the process (chalicelib/core/coldstart.py).
+imports_done()

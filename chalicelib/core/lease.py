@@ -14,7 +14,7 @@ import uuid
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, PutError
 
-from . import clock, metrics
+from . import clock, coldstart, metrics
 from .dynamo import condition_failed
 from .errors import describe
 from .logs import get_logger
@@ -76,6 +76,7 @@ def single_runner(name: str, seconds: float):
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            coldstart.imports_done()
             with held(name, seconds) as owner:
                 if owner is None:
                     log.event("job.skipped_lease_held", job=name,

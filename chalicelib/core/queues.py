@@ -18,7 +18,7 @@ from typing import Callable, TypeVar
 from chalice import Blueprint
 from pydantic import BaseModel, ValidationError
 
-from . import metrics
+from . import coldstart, metrics
 from .aws import client
 from .errors import describe, validation_details
 from .logs import get_logger
@@ -126,6 +126,7 @@ def _consumer(bp: Blueprint, queue: str, batch_size: int, fn: Callable, run_batc
 
     @functools.wraps(fn)  # Chalice names the Lambda entry point after fn: it must keep fn's name
     def on_batch(event):
+        coldstart.imports_done()
         return run_batch([record.to_dict() for record in event], fn)
 
     return bp.on_sqs_message(queue=queue, batch_size=batch_size)(on_batch)
