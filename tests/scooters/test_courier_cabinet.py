@@ -162,7 +162,9 @@ def test_a_cabinet_timeout_is_retried_by_the_app(courier, simulator, upstream, m
 
     def then_the_open_times_out(cabinet_id):
         state = real(cabinet_id)
-        upstream.faults["scooter_accumulator"] = Fault(mode="timeout", delay=1.0, count=1)
+        # Far past the 0.5 s read timeout: on a loaded machine a client thread scheduled late would otherwise
+        # find a 1 s fault's answer already there and never time out.
+        upstream.faults["scooter_accumulator"] = Fault(mode="timeout", delay=3.0, count=1)
         return state
 
     monkeypatch.setattr(courier_upstreams, "cabinet_cells", then_the_open_times_out)
@@ -174,7 +176,7 @@ def test_a_cabinet_timeout_is_retried_by_the_app(courier, simulator, upstream, m
 
 
 def test_a_cabinet_that_reads_slowly_is_a_timeout_too(courier, upstream):
-    upstream.faults["scooter_accumulator"] = Fault(mode="timeout", delay=1.0)
+    upstream.faults["scooter_accumulator"] = Fault(mode="timeout", delay=3.0)
     answer = courier.open()
     assert answer.status_code == 408 and answer.json_body["code"] == "cabinet_timeout"
 
