@@ -27,16 +27,14 @@ from chalice import BadRequestError, Blueprint, IAMAuthorizer, Response
 from pydantic import BaseModel, ValidationError
 
 from .errors import AppError, BadRequest, Forbidden, Unauthorized, validation_details
-from .identity import DriverIdentity, EatsUserIdentity
+from .identity import (  # noqa: F401 - the route kinds are part of this module's API
+    DRIVER, EATS_USER, IDENTITY_VALUE, INTERNAL, KINDS, PUBLIC, DriverIdentity, EatsUserIdentity,
+    valid_identity_value,
+)
 from .logs import get_logger
 
 log = get_logger(__name__)
 
-PUBLIC = "public"  # no auth: e.g. shared routes by an unguessable key
-INTERNAL = "internal"  # service-to-service: IAM-signed in deployed stages (the emulator does not enforce it)
-DRIVER = "driver"  # identity from the gateway's driver authorizer (session in X-Driver-Session)
-EATS_USER = "eats_user"  # identity from the gateway's eats-user authorizer (session in X-Eats-Session)
-KINDS = (PUBLIC, INTERNAL, DRIVER, EATS_USER)
 
 _IAM = IAMAuthorizer()
 # What a driver or eats-user route may answer before its view runs: no or bad session (401), an identity the
@@ -84,17 +82,6 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
     if details:
         body["details"] = details
     return json_response(body, status)
-
-
-# What an identity value (park_id, driver_profile_id, user_id) may be before it reaches a key or a log line.
-# Ids of the session services are short tokens of these characters; anything else is refused (4xx), never
-# stored. The authorizers refuse it at the gateway; views check again (the context is only as good as the
-# authorizer that wrote it).
-IDENTITY_VALUE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-
-
-def valid_identity_value(value: Any) -> bool:
-    return isinstance(value, str) and IDENTITY_VALUE.fullmatch(value) is not None
 
 
 def _authorizer_context(request) -> dict:

@@ -6,19 +6,21 @@ without the stage's environment.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 
-from pydantic import BaseModel, Field
 
-
-class Settings(BaseModel):
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    # A plain typed dataclass, not a pydantic model: the authorizer Lambdas import settings (through core.http)
+    # on every cold start, and this keeps pydantic out of their import path. Values are checked in _from_environ.
     stage: str = "dev"
     region: str = "us-east-1"
     # Points boto3 and PynamoDB at an emulator (ministack / LocalStack); None in AWS.
     aws_endpoint_url: str | None = None
     # Upstream base URLs by upstream name (UPSTREAM_<NAME>_URL), e.g. {"protocol": "http://..."}.
-    upstream_urls: dict[str, str] = Field(default_factory=dict)
+    upstream_urls: dict[str, str] = dataclasses.field(default_factory=dict)
     upstream_connect_timeout: float = 0.3
     upstream_read_timeout: float = 1.0
     upstream_retries: int = 2
@@ -26,12 +28,26 @@ class Settings(BaseModel):
     config_cache_seconds: float = 10.0
     # How long API Gateway caches an authorizer's answer per session token (0 = no cache; AWS allows <= 3600).
     # A property of the template: read when `chalice package` imports the authorizers, in the build's environment.
-    authorizer_cache_seconds: int = Field(60, ge=0, le=3600)
+    authorizer_cache_seconds: int = 60
     log_level: str = "INFO"
 
     @property
     def is_local(self) -> bool:
         return self.stage == "local"
+
+
+def _number(environ: dict[str, str], name: str, kind: type, default, low: float = 0, high: float | None = None):
+    """The variable as `kind`, within [low, high]; a bad value stops the process at start, naming the variable."""
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a {kind.__name__}") from None
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be between {low} and {high}")
+    return value
 
 
 def _upstream_urls(environ: dict[str, str]) -> dict[str, str]:
@@ -44,19 +60,20 @@ def _upstream_urls(environ: dict[str, str]) -> dict[str, str]:
 
 
 def _from_environ(environ: dict[str, str]) -> Settings:
-    raw = {
-        "stage": environ.get("APP_STAGE"),
-        "region": environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION"),
-        "aws_endpoint_url": environ.get("AWS_ENDPOINT_URL") or None,
-        "upstream_urls": _upstream_urls(environ),
-        "upstream_connect_timeout": environ.get("UPSTREAM_CONNECT_TIMEOUT"),
-        "upstream_read_timeout": environ.get("UPSTREAM_READ_TIMEOUT"),
-        "upstream_retries": environ.get("UPSTREAM_RETRIES"),
-        "config_cache_seconds": environ.get("CONFIG_CACHE_SECONDS"),
-        "authorizer_cache_seconds": environ.get("AUTHORIZER_CACHE_SECONDS"),
-        "log_level": environ.get("LOG_LEVEL"),
-    }
-    return Settings.model_validate({k: v for k, v in raw.items() if v is not None})
+    defaults = Settings()
+    return Settings(
+        stage=environ.get("APP_STAGE") or defaults.stage,
+        region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or defaults.region,
+        aws_endpoint_url=environ.get("AWS_ENDPOINT_URL") or None,
+        upstream_urls=_upstream_urls(environ),
+        upstream_connect_timeout=_number(environ, "UPSTREAM_CONNECT_TIMEOUT", float, defaults.upstream_connect_timeout),
+        upstream_read_timeout=_number(environ, "UPSTREAM_READ_TIMEOUT", float, defaults.upstream_read_timeout),
+        upstream_retries=_number(environ, "UPSTREAM_RETRIES", int, defaults.upstream_retries, high=10),
+        config_cache_seconds=_number(environ, "CONFIG_CACHE_SECONDS", float, defaults.config_cache_seconds),
+        authorizer_cache_seconds=_number(environ, "AUTHORIZER_CACHE_SECONDS", int,
+                                         defaults.authorizer_cache_seconds, high=3600),
+        log_level=environ.get("LOG_LEVEL") or defaults.log_level,
+    )
 
 
 @functools.cache

@@ -29,7 +29,7 @@ import re
 from chalice import Blueprint
 
 from chalicelib.core import http
-from chalicelib.core.api import DRIVER, EATS_USER, valid_identity_value
+from chalicelib.core.identity import DRIVER, EATS_USER, valid_identity_value
 from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable
 from chalicelib.core.logs import get_logger
 from chalicelib.core.settings import get_settings
