@@ -5,8 +5,8 @@ import time
 
 from chalice import Blueprint, Rate
 
+from chalicelib.core.budget import remaining_seconds, worst_upstream_call
 from chalicelib.core.lease import single_runner
-from chalicelib.core.settings import get_settings
 
 from . import service
 
@@ -19,30 +19,11 @@ DEFAULT_BUDGET_SECONDS = 20.0
 LEASE_MARGIN_SECONDS = 5.0
 
 
-def _worst_upstream_call() -> float:
-    """One order's fetch at worst: every attempt times out (plus a little backoff)."""
-    settings = get_settings()
-    attempt = settings.upstream_connect_timeout + settings.upstream_read_timeout
-    return attempt * (settings.upstream_retries + 1) + 0.5
-
-
-def _remaining_seconds(event) -> float | None:
-    """Time left before Lambda kills this run (at the start of the run: the function's timeout), or None
-    outside Lambda (no context)."""
-    remaining = getattr(getattr(event, "context", None), "get_remaining_time_in_millis", None)
-    if not callable(remaining):
-        return None
-    try:
-        return max(0.0, remaining() / 1000.0)
-    except Exception:  # a context without a usable clock
-        return None
-
-
 def _deadline(event) -> float:
     """Stop taking new orders while one more fetch still fits in the Lambda's time (at least half of it is
     used); what is left is still stale and waits for the next run. Killed anyway: the writes are conditional."""
-    seconds = _remaining_seconds(event)
-    budget = DEFAULT_BUDGET_SECONDS if seconds is None else max(seconds - _worst_upstream_call(), seconds / 2)
+    seconds = remaining_seconds(event)
+    budget = DEFAULT_BUDGET_SECONDS if seconds is None else max(seconds - worst_upstream_call(), seconds / 2)
     return time.monotonic() + budget
 
 
@@ -52,8 +33,8 @@ def lease_seconds(event) -> float:
     Lambda kills the run then); outside Lambda it is the default budget plus the one fetch that may be under
     way when it ends. A run that ends releases its lease at once; one that was killed blocks the schedule
     until its lease ends (with the local stage's 10 s timeout, before the next minute)."""
-    seconds = _remaining_seconds(event)
-    longest = DEFAULT_BUDGET_SECONDS + _worst_upstream_call() if seconds is None else seconds
+    seconds = remaining_seconds(event)
+    longest = DEFAULT_BUDGET_SECONDS + worst_upstream_call() if seconds is None else seconds
     return longest + LEASE_MARGIN_SECONDS
 
 

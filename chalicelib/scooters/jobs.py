@@ -6,8 +6,8 @@ import time
 from chalice import Blueprint, Rate
 
 from chalicelib.core import lease
+from chalicelib.core.budget import remaining_seconds, worst_upstream_call
 from chalicelib.core.logs import get_logger
-from chalicelib.core.settings import get_settings
 
 from . import finder, follower
 
@@ -21,30 +21,16 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 LEASE_MARGIN_SECONDS = 5.0
 
 
-def _remaining_seconds(event) -> float:
-    remaining = getattr(getattr(event, "context", None), "get_remaining_time_in_millis", None)
-    if callable(remaining):
-        try:
-            return max(1.0, remaining() / 1000.0)
-        except Exception:  # a context without a usable clock
-            return DEFAULT_TIMEOUT_SECONDS
-    return DEFAULT_TIMEOUT_SECONDS
-
-
-def _worst_upstream_call() -> float:
-    settings = get_settings()
-    return (settings.upstream_connect_timeout + settings.upstream_read_timeout) * (settings.upstream_retries + 1) + 0.5
-
-
 def _run(name: str, event, work) -> None:
     """Take the lease for the function's time (+ a margin) and give `work` a deadline that leaves room for
     one more upstream call at its worst."""
-    seconds = _remaining_seconds(event)
+    seconds = remaining_seconds(event)
+    seconds = DEFAULT_TIMEOUT_SECONDS if seconds is None else max(1.0, seconds)
     with lease.held(name, seconds + LEASE_MARGIN_SECONDS) as owner:
         if owner is None:
             log.event("job.skipped_lease_held", job=name)
             return
-        work(time.monotonic() + max(seconds - _worst_upstream_call() - 1.0, seconds / 2))
+        work(time.monotonic() + max(seconds - worst_upstream_call() - 1.0, seconds / 2))
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))

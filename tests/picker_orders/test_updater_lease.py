@@ -8,6 +8,7 @@ import pytest
 
 from app import app
 from chalicelib.core import clock, lease
+from chalicelib.core.budget import worst_upstream_call
 from chalicelib.picker_orders import service
 from tests.picker_orders.helpers import JOB, at
 
@@ -85,4 +86,4 @@ def test_without_a_context_the_lease_still_covers_the_run_s_own_budget(runs):
 
     app.handler_map[JOB](scheduled_event(), None)
     [held_for] = runs["held_for"]
-    assert held_for > jobs.DEFAULT_BUDGET_SECONDS + jobs._worst_upstream_call()
+    assert held_for > jobs.DEFAULT_BUDGET_SECONDS + worst_upstream_call()
