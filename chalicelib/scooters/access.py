@@ -15,11 +15,11 @@ CARGO_TOKEN = "/taxi-delivery/*/cargo-token"
 grant(tasks.scooters_misc_recharge, read=[ConfigValue, RechargeTask], write=[RechargeTask], send=[planner.QUEUE],
       parameters=[CARGO_TOKEN])
 # The finder creates tasks (conditional put), sweeps overdue ones through the due index, sends their planning.
-grant(jobs.ScootersFindDischarged, read=[ConfigValue, RechargeTask], write=[RechargeTask, Lease],
+grant(jobs.scooters_find_discharged, read=[ConfigValue, RechargeTask], write=[RechargeTask, Lease],
       send=[planner.QUEUE])
 # The follower finds tasks by claim (claim_id-index), moves them, keeps the journal cursor, reschedules.
 # (CourierProgress: whether the courier reported the scooter missing or destroyed.)
-grant(jobs.ScootersFollowClaims, read=[ConfigValue, RechargeTask, JournalCursor, CourierProgress],
+grant(jobs.scooters_follow_claims, read=[ConfigValue, RechargeTask, JournalCursor, CourierProgress],
       write=[RechargeTask, JournalCursor, Lease], send=[planner.QUEUE], parameters=[CARGO_TOKEN])
 # The courier screens (api.py, courier*.py) find the task by claim (claim_id-index) and keep their own progress and
 # per-cabinet locks; they never write the task.

@@ -33,11 +33,13 @@ def _run(name: str, event, work) -> None:
         work(time.monotonic() + max(seconds - worst_upstream_call() - 1.0, seconds / 2))
 
 
+# Chalice names each function's resource after the handler: scooters_find_discharged -> ScootersFindDischarged
+# (the name; `make fire FN=ScootersFindDischarged`), as picker_orders_updater -> PickerOrdersUpdater.
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
-def ScootersFindDischarged(event) -> None:  # noqa: N802 - the issue's function name
+def scooters_find_discharged(event) -> None:
     _run("scooters_find_discharged", event, lambda deadline: finder.find_discharged(deadline=deadline))
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
-def ScootersFollowClaims(event) -> None:  # noqa: N802 - the issue's function name
+def scooters_follow_claims(event) -> None:
     _run("scooters_follow_claims", event, lambda deadline: follower.follow_claims(deadline=deadline))

@@ -35,16 +35,16 @@ def test_the_lease_lasts_the_function_time_and_the_deadline_leaves_room(recharge
 def test_a_run_is_skipped_while_another_holds_the_lease(recharge, client):
     recharge.car("s1", level=20)
     lease.acquire("scooters_find_discharged", 60)
-    client.lambda_.invoke("ScootersFindDischarged", client.events.generate_cw_event(
+    client.lambda_.invoke("scooters_find_discharged", client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
     assert recharge.sent == []
     Lease(name="scooters_find_discharged").delete()
-    client.lambda_.invoke("ScootersFindDischarged", client.events.generate_cw_event(
+    client.lambda_.invoke("scooters_find_discharged", client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
     assert len(recharge.sent) == 1
 
 
 def test_the_follower_schedule_runs_the_journal(recharge, claimed, client):
-    client.lambda_.invoke("ScootersFollowClaims", client.events.generate_cw_event(
+    client.lambda_.invoke("scooters_follow_claims", client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
     assert recharge.claims()[0]["status"] == "performer_lookup"  # accepted
