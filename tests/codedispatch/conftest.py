@@ -130,6 +130,7 @@ def atomic_moto_writes(monkeypatch) -> None:
     time) so a thread race tests OUR conditions, not moto's missing lock."""
 
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
     lock = threading.RLock()  # transact_write_items calls put_item itself
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
@@ -140,6 +141,17 @@ def atomic_moto_writes(monkeypatch) -> None:
                 return _real(self, *args, **kwargs)
 
         monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+    # moto's request handlers also read live items outside the backend (update_item deep-copies the item
+    # before it calls the backend; get_item serialises it): one request at a time, as DynamoDB makes each
+    # request atomic, or a copy races another thread's write ("dictionary changed size during iteration").
+    real_call_action = DynamoHandler.call_action
+
+    def one_request_at_a_time(self, *args, **kwargs):
+        with lock:
+            return real_call_action(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", one_request_at_a_time)
 
 
 def sim_control(sim, action: str, body: dict) -> dict:
