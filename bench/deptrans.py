@@ -24,7 +24,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from _env import prepare  # noqa: E402
+from _env import deliver, prepare  # noqa: E402
 
 ROOT = prepare()
 
@@ -116,17 +116,6 @@ def fresh_tables() -> None:
 
 # --- 1. status events ------------------------------------------------------------------------------
 
-def _deliver(client: Client, bodies: list[dict], tag: str) -> tuple[float, int]:
-    started, failed = time.perf_counter(), 0
-    for start in range(0, len(bodies), 10):
-        chunk = bodies[start:start + 10]
-        event = client.events.generate_sqs_event(message_bodies=[json.dumps(b) for b in chunk], queue_name=QUEUE)
-        for index, record in enumerate(event["Records"]):
-            record["messageId"] = f"{tag}-{start + index}"
-        failed += len(client.lambda_.invoke("deptrans_status_events", event).payload["batchItemFailures"])
-    return time.perf_counter() - started, failed
-
-
 def bench_events() -> list[dict]:
     fresh_tables()
     rng = random.Random(7)
@@ -136,11 +125,11 @@ def bench_events() -> list[dict]:
                   "updated_at": (T0 + dt.timedelta(seconds=10, milliseconds=n)).isoformat()} for n in range(1000)]
     rows = []
     with Client(app, stage_name="local", project_dir=str(ROOT)) as client:
-        _deliver(client, new[:10], "warmup")
+        deliver(client, "deptrans_status_events", QUEUE, new[:10], "warmup")
         for name, bodies in (("new drivers", new[10:]), ("replayed (all duplicates)", new[10:]),
                              ("drivers repeat in a batch (300 drivers)", repeating)):
             with Counter() as counter:
-                seconds, failed = _deliver(client, bodies, name)
+                seconds, failed = deliver(client, "deptrans_status_events", QUEUE, bodies, name)
             batches = -(-len(bodies) // 10)
             rows.append({"events": name, "count": len(bodies), "failed": failed,
                          "events_per_s": round(len(bodies) / seconds, 1),

@@ -13,13 +13,12 @@ moto's own speed is not DynamoDB's: quote the ratios and call counts, not the ab
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 import sys
 import time
 
 # As in a warm Lambda: configs are cached, not read per event.
-from _env import prepare  # noqa: E402
+from _env import deliver, prepare  # noqa: E402
 
 ROOT = prepare()
 
@@ -149,17 +148,6 @@ def _events(orders: int) -> list[dict]:
     return events
 
 
-def _deliver(client: Client, bodies: list[dict], tag: str) -> tuple[float, int]:
-    started, failed = time.perf_counter(), 0
-    for start in range(0, len(bodies), 10):
-        chunk = bodies[start:start + 10]
-        event = client.events.generate_sqs_event(message_bodies=[json.dumps(b) for b in chunk], queue_name=QUEUE)
-        for index, record in enumerate(event["Records"]):
-            record["messageId"] = f"{tag}-{start + index}"
-        failed += len(client.lambda_.invoke("picker_order_events", event).payload["batchItemFailures"])
-    return time.perf_counter() - started, failed
-
-
 def bench_events() -> list[dict]:
     fresh_tables()
     clock.freeze(T0 + dt.timedelta(minutes=10))
@@ -173,11 +161,11 @@ def bench_events() -> list[dict]:
         warmup = _events(2)
         for body in warmup:
             body["order_nr"] = "warmup-" + body["order_nr"]
-        _deliver(client, warmup, "warmup")  # first-call costs (config reads, connections)
+        deliver(client, "picker_order_events", QUEUE, warmup, "warmup")  # first-call costs (config reads, connections)
         for name, bodies in (("in order", in_order), ("replayed (all duplicates)", in_order),
                              ("shuffled (out of order)", shuffled)):
             with Counter() as counter:
-                seconds, failed = _deliver(client, bodies, name)
+                seconds, failed = deliver(client, "picker_order_events", QUEUE, bodies, name)
             rows.append({"events": name, "count": len(bodies), "failed": failed,
                          "events_per_s": round(len(bodies) / seconds, 1),
                          "dynamodb_calls_per_event": round(counter.total_calls / len(bodies), 3),
