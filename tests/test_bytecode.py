@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,6 +13,7 @@ import zipfile
 import pytest
 
 from tests.conftest import ROOT
+from tests.test_template import package_prod  # one package per test run, shared with the template tests
 from chalicelib.core import aws
 from chalicelib.core.aws import SERVICES
 from tools.bytecode import _pyc_name, runtime_version
@@ -19,19 +21,15 @@ from tools.bytecode import _pyc_name, runtime_version
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory) -> pathlib.Path:
-    """What `make package` builds: chalice package, then the bytecode step."""
-    out = tmp_path_factory.mktemp("bytecode")
+    """What `make package` builds: the prod package the template tests build (once per run), then the
+    bytecode step, on a copy (the step rewrites the zip in place)."""
+    out = tmp_path_factory.mktemp("bytecode") / "pkg"
+    shutil.copytree(package_prod(), out)
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     env.pop("AWS_ENDPOINT_URL", None)
-    resources = subprocess.run([sys.executable, "-m", "chalicelib.infra", "--stage", "prod"], cwd=ROOT, env=env,
-                               check=True, capture_output=True, text=True).stdout
-    (out / "resources.json").write_text(resources)
-    chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
-    subprocess.run([chalice, "package", "--stage", "prod", "--merge-template", str(out / "resources.json"),
-                    str(out / "pkg")], cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "tools.bytecode", str(out / "pkg")], cwd=ROOT, env=env, check=True,
+    subprocess.run([sys.executable, "-m", "tools.bytecode", str(out)], cwd=ROOT, env=env, check=True,
                    capture_output=True)
-    return out / "pkg"
+    return out
 
 
 def test_every_module_of_the_zip_has_its_unchecked_hash_pyc_for_the_runtime(package):
