@@ -25,7 +25,7 @@ from chalice.test import Client  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from app import app  # noqa: E402
-from chalicelib.core import aws, clock, config, http, queues  # noqa: E402
+from chalicelib.core import aws, clock, config, dynamo, http, queues  # noqa: E402
 from chalicelib.core.settings import reload_settings  # noqa: E402
 from chalicelib.infra import _all_tables, table_resource  # noqa: E402
 from local.simulator.server import serve  # noqa: E402
@@ -34,6 +34,7 @@ from local.simulator.server import serve  # noqa: E402
 def _reset_process_caches() -> None:
     reload_settings()
     aws.reset_clients()
+    dynamo._connection.cache_clear()
     http.reset_sessions()
     queues.queue_url.cache_clear()
     config.forget_all_caches()

@@ -6,8 +6,11 @@ first full collection after the imports, triggered by whatever allocates next (t
 the first client, inside the first request), walks all of them: measured here, the first DynamoDB client took
 ~60 ms instead of ~20 ms. Only the first call acts: later ones would freeze per-request objects too.
 
-Called at the end of app.py (the API function) and on the first message batch / job run (core.queues,
-core.lease), whose functions import their handler module without app.py.
+It also turns the collector back on: app.py (the API function) turns it off before its imports, which
+would otherwise trigger full collections that free nothing (~40 ms of its cold start).
+
+Called at the end of app.py and on the first message batch / job run (core.queues, core.lease), whose
+functions import their handler module without app.py.
 """
 from __future__ import annotations
 
@@ -21,3 +24,4 @@ def imports_done() -> None:
     if not _done:
         _done = True
         gc.freeze()
+    gc.enable()
