@@ -15,7 +15,8 @@ def _connection() -> Connection:
     return Connection(region=TableMeta.region, host=TableMeta.host,
                       connect_timeout_seconds=TableMeta.connect_timeout_seconds,
                       read_timeout_seconds=TableMeta.read_timeout_seconds,
-                      max_retry_attempts=TableMeta.max_retry_attempts)
+                      max_retry_attempts=TableMeta.max_retry_attempts,
+                      max_pool_connections=TableMeta.max_pool_connections)
 
 
 def warm_up() -> None:

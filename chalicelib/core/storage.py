@@ -30,6 +30,9 @@ class TableMeta:
     connect_timeout_seconds = 2
     read_timeout_seconds = 3
     max_retry_attempts = 3
+    # Every table shares one client (core.aws), so one pool: wide enough for the widest thread pool that
+    # writes (the deptrans sender, up to 64), or urllib3 drops and reopens connections past 10. Opened lazily.
+    max_pool_connections = 64
 
 
 class Table(Model):

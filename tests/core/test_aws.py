@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from botocore.config import Config
 
 from chalicelib.codedispatch.models import AreaCode
 from chalicelib.core import aws, dynamo
 from chalicelib.core.config import ConfigValue
+from chalicelib.core.errors import BadRequest
+from chalicelib.deptrans.schemas import SENDER_CONCURRENCY
 from chalicelib.route_sharing.models import SharingKeyItem
 
 
@@ -44,3 +47,12 @@ def test_reset_drops_the_shared_clients(aws_mock):
     aws.reset_clients()
     assert aws.shared_clients() == []
     assert session.create_client("dynamodb", "us-east-1", config=Config(read_timeout=1)) is not first
+
+
+def test_the_shared_pool_holds_the_widest_thread_pool_that_writes(aws_mock):
+    """The deptrans sender saves from up to deptrans_sender_concurrency threads at once: past the pool's size
+    urllib3 would drop and reopen connections (a TLS handshake each on AWS)."""
+    pool = _client_of(ConfigValue).meta.config.max_pool_connections
+    assert dynamo._connection().client.meta.config.max_pool_connections == pool
+    with pytest.raises(BadRequest):
+        SENDER_CONCURRENCY.validate(pool + 1)
