@@ -173,7 +173,7 @@ class Experiment(Schema):
 # driver at order/create, is missing there and matches no clause).
 EXPERIMENT_KWARGS = ("area_id", "park_id", "driver_profile_id")
 EXPERIMENT = config.experiment(
-    "code_dispatch", Experiment, Experiment(enabled=False),
+    "code_dispatch", Experiment, {"enabled": False},
     "The experiment that switches code dispatching on or off in all its forms (was plugin_code_dispatch), "
     "per area, park and driver.",
     kwargs=EXPERIMENT_KWARGS,
@@ -183,7 +183,7 @@ ZONES_SETTINGS = config.define(
     "Per code-dispatch area: enabled, instructions, order expire time, driver due offset.",
 )
 GENERATOR_SETTINGS = config.define(
-    "CODE_DISPATCH_GENERATOR_SETTINGS", GeneratorSettings, GeneratorSettings(),
+    "CODE_DISPATCH_GENERATOR_SETTINGS", GeneratorSettings, {},
     "Order code length and alphabet (generation and validation of typed codes), collision attempts, and the "
     "limit of wrong codes a driver may type in an area per window.",
 )

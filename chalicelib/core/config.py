@@ -117,7 +117,8 @@ def _register(definition: ConfigDef) -> ConfigDef:
 
 
 def define(name: str, type_: Any, default: Any, description: str = "") -> ConfigDef:
-    """Define a config: one value of `type_` for every caller."""
+    """Define a config: one value of `type_` for every caller. `default` is raw data, as it would be stored
+    (validated on first use): a model instance here would build that model's validator at import."""
     return _register(ConfigDef(name=name, type_=type_, raw_default=default, description=description))
 
 

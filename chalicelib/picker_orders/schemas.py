@@ -219,30 +219,30 @@ RETENTION_DAYS = config.define(
     "Picker orders and picker phones are deleted (DynamoDB TTL) this many days after their last update.",
 )
 PLACE_PHONES = config.define(
-    "eats_orders_tracking_place_phones", PlacePhones, PlacePhones(default="+78006001210"),
+    "eats_orders_tracking_place_phones", PlacePhones, {"default": "+78006001210"},
     "Phone of the 'Связаться с нами' button by place_id, with a default.",
 )
 PICKER_TEXTS = config.define(
     "eats_orders_tracking_picker_texts", PickerScreenTexts,
-    PickerScreenTexts(
-        call_place_title="Забыли товар? Позвони нам, мы добавим его в корзину",
-        call_place_button="Связаться с нами",
-        call_picker_title="Забыли самое нужное? Просто позвоните сборщику и попросите добавить товар в заказ",
-        call_picker_button="Позвонить сборщику",
-        banner="Позвони нам, если забыл что-то купить. Мы все сделаем",
-        paying_title="Стоим в очереди на кассу, скоро оплатим",
-    ),
+    {
+        "call_place_title": "Забыли товар? Позвони нам, мы добавим его в корзину",
+        "call_place_button": "Связаться с нами",
+        "call_picker_title": "Забыли самое нужное? Просто позвоните сборщику и попросите добавить товар в заказ",
+        "call_picker_button": "Позвонить сборщику",
+        "banner": "Позвони нам, если забыл что-то купить. Мы все сделаем",
+        "paying_title": "Стоим в очереди на кассу, скоро оплатим",
+    },
     "Texts of the picker flow on the tracking screen (the doc's wording).",
 )
 
-_ACCEPTED = ScreenText(title="Заказ принят", description="Скоро начнём собирать ваш заказ")
-_PICKING = ScreenText(title="Собираем заказ", description="Сборщик уже собирает ваш заказ")
-_PAYING = ScreenText(title="Оплачиваем заказ", description="Заказ собран, оплачиваем его")
-_PACKING = ScreenText(title="Упаковываем заказ", description="Заказ оплачен, скоро передадим его курьеру")
+_ACCEPTED = {"title": "Заказ принят", "description": "Скоро начнём собирать ваш заказ"}
+_PICKING = {"title": "Собираем заказ", "description": "Сборщик уже собирает ваш заказ"}
+_PAYING = {"title": "Оплачиваем заказ", "description": "Заказ собран, оплачиваем его"}
+_PACKING = {"title": "Упаковываем заказ", "description": "Заказ оплачен, скоро передадим его курьеру"}
 STATUS_TEXTS = config.define(
     "eats_orders_tracking_picker_status_texts", StatusTexts,
-    StatusTexts(
-        by_status={
+    {
+        "by_status": {
             OrderState.new: _ACCEPTED, OrderState.waiting_dispatch: _ACCEPTED, OrderState.dispatching: _ACCEPTED,
             OrderState.dispatch_failed: _ACCEPTED, OrderState.assigned: _ACCEPTED,
             OrderState.picking: _PICKING, OrderState.waiting_confirmation: _PICKING,
@@ -250,11 +250,11 @@ STATUS_TEXTS = config.define(
             OrderState.picked_up: _PAYING, OrderState.receipt_processing: _PAYING,
             OrderState.receipt_rejected: _PAYING,
             OrderState.paid: _PACKING, OrderState.packing: _PACKING,
-            OrderState.handing: ScreenText(title="Передаём заказ курьеру", description="Курьер уже забирает заказ"),
-            OrderState.complete: ScreenText(title="Заказ доставлен", description="Приятного аппетита!"),
-            OrderState.cancelled: ScreenText(title="Заказ отменён", description="Деньги вернутся на карту"),
+            OrderState.handing: {"title": "Передаём заказ курьеру", "description": "Курьер уже забирает заказ"},
+            OrderState.complete: {"title": "Заказ доставлен", "description": "Приятного аппетита!"},
+            OrderState.cancelled: {"title": "Заказ отменён", "description": "Деньги вернутся на карту"},
         },
-        fallback=ScreenText(title="Заказ", description="Следим за вашим заказом"),
-    ),
+        "fallback": {"title": "Заказ", "description": "Следим за вашим заказом"},
+    },
     "Default ('old logic') title and description of the tracking screen by order status.",
 )

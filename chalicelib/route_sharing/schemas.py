@@ -124,12 +124,12 @@ class SharedRouteTexts(Schema):
 
 
 _DEFAULT_STATUSES = {
-    "search": StatusText(title="Ищем курьера", icon="express_search_icon"),
-    "driving": StatusText(title="Магазин собирает заказ", icon="express_shared_icon"),
-    "waiting": StatusText(title="Курьер забирает заказ", icon="express_shared_icon"),
-    "transporting": StatusText(title="Курьер в пути", icon="express_transporting_icon"),
-    "complete": StatusText(title="Заказ доставлен", icon="express_complete_icon"),
-    "cancelled": StatusText(title="Заказ отменён", icon="express_cancelled_icon"),
+    "search": {"title": "Ищем курьера", "icon": "express_search_icon"},
+    "driving": {"title": "Магазин собирает заказ", "icon": "express_shared_icon"},
+    "waiting": {"title": "Курьер забирает заказ", "icon": "express_shared_icon"},
+    "transporting": {"title": "Курьер в пути", "icon": "express_transporting_icon"},
+    "complete": {"title": "Заказ доставлен", "icon": "express_complete_icon"},
+    "cancelled": {"title": "Заказ отменён", "icon": "express_cancelled_icon"},
 }
 
 TARIFF_CLASSES = config.define(
@@ -150,12 +150,12 @@ SHOW_TRACK_STATUSES = config.define(
 )
 SCREEN_TEXTS = config.define(
     "order_route_sharing_screen_texts", SharedRouteTexts,
-    SharedRouteTexts(
+    {
         # Doc 000 wants the word "Доставка" in the top bar: "Курьер" would read as the tariff the user called.
-        popup_titles={"express": "Доставка", "courier": "Доставка", "cargo": "Грузовой"},
-        statuses={"express": _DEFAULT_STATUSES, "courier": _DEFAULT_STATUSES, "cargo": _DEFAULT_STATUSES},
-        fallback=StatusText(title="Доставка", icon="express_shared_icon"),
-    ),
+        "popup_titles": {"express": "Доставка", "courier": "Доставка", "cargo": "Грузовой"},
+        "statuses": {"express": _DEFAULT_STATUSES, "courier": _DEFAULT_STATUSES, "cargo": _DEFAULT_STATUSES},
+        "fallback": {"title": "Доставка", "icon": "express_shared_icon"},
+    },
     "Popup title per tariff class; status title and icon per tariff class and order status.",
 )
 MAX_ORDER_DAYS = config.define(

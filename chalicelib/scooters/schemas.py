@@ -94,11 +94,11 @@ DEPOTS = config.define(
 )
 ALGORITHM_DEFAULT = {"method": "nearest_with_available_acc", "params": {"max_distance_km": 20, "max_walk_min": 60}}
 CLAIM_SETTINGS = config.define(
-    "scooters_claim_settings", ClaimSettings, ClaimSettings(),
+    "scooters_claim_settings", ClaimSettings, {},
     "The recharge claim's battery item (real weight and size), tariff class and contact.",
 )
 RETRY_DELAYS = config.define(
-    "scooters_recharge_retry_delays", RetrySettings, RetrySettings(),
+    "scooters_recharge_retry_delays", RetrySettings, {},
     "Seconds before a recharge task is planned again, by reason.",
 )
 

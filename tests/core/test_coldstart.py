@@ -48,6 +48,14 @@ assert not app.app.handler_map.get("save_sharing_keys"), "queue handlers run in 
 routes = {path for path in app.app.routes}
 assert "/order-route-sharing/v1/sharing_keys" in routes and len(routes) > 20, len(routes)
 assert aws.shared_clients() == ["dynamodb"], aws.shared_clients()  # made in the init phase
+from pydantic import BaseModel
+def every_model(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from every_model(sub)
+built = sorted({m.__qualname__ for m in every_model(BaseModel)
+                if m.__module__.startswith("chalicelib.") and m.__pydantic_complete__})
+assert not built, f"payload models built while the API function starts (each on first use instead): {built}"
 from chalicelib.core import config
 print(json.dumps(sorted(config.REGISTRY)))
 """

@@ -139,3 +139,15 @@ def test_a_config_changed_through_the_api_reaches_readers(client):
     answer = client.http.get(f"/internal/v1/configs/{NAME}")
     assert answer.status_code == 200
     assert answer.json_body["value"] == 24 and answer.json_body["is_default"] is True
+
+
+def test_every_config_default_is_valid_and_reads_back_through_the_api(client):
+    """Defaults are raw data validated on first use (not at import): each must validate, and what GET shows
+    for it must be accepted by PUT unchanged."""
+    for name, definition in sorted(config.REGISTRY.items()):
+        shown = client.http.get(f"/internal/v1/configs/{name}")
+        assert shown.status_code == 200 and shown.json_body["is_default"] is True, (name, shown.json_body)
+        stored = client.http.put(f"/internal/v1/configs/{name}", body=json.dumps({"value": shown.json_body["value"]}),
+                                 headers={"Content-Type": "application/json"})
+        assert stored.status_code == 200, (name, stored.json_body)
+        assert stored.json_body["value"] == shown.json_body["value"], name
