@@ -1,4 +1,4 @@
-"""Builds the Chalice app: every service's blueprints, and the one error shape. Nothing else.
+"""Builds the Chalice app: every service's blueprints and the one error shape.
 
 Packaging (`chalice package`, `chalice local`) and the tests import this module for everything: routes,
 authorizers, queue and schedule handlers. Inside a Lambda only the API function imports it: every other
