@@ -5,14 +5,12 @@ import time
 
 from chalice import Blueprint, Rate
 
-from chalicelib.core import lease
 from chalicelib.core.budget import remaining_seconds, worst_upstream_call
-from chalicelib.core.logs import get_logger
+from chalicelib.core.lease import single_runner
 
 from . import sender
 
 bp = Blueprint(__name__)
-log = get_logger(__name__)
 
 LEASE_NAME = "deptrans_status_sender"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -24,12 +22,12 @@ KRT_RETRY_AFTER_ALLOWANCE = 2.5
 def deptrans_status_sender(event) -> dict | None:
     remaining = remaining_seconds(event)
     remaining = DEFAULT_TIMEOUT_SECONDS if remaining is None else max(1.0, remaining)
-    # The lease outlives this invocation (its timeout) by a margin, so two runners never overlap; a crashed
-    # runner frees the job when its lease runs out.
-    with lease.held(LEASE_NAME, remaining + 5) as owner:
-        if owner is None:
-            log.event("job.skipped_lease_held", job=LEASE_NAME)
-            return None
-        # Stop taking entries while the slowest call still fits (at least half the time is used).
-        budget = max(remaining - worst_upstream_call(KRT_RETRY_AFTER_ALLOWANCE), remaining / 2)
+    # Stop taking entries while the slowest call still fits (at least half the time is used).
+    budget = max(remaining - worst_upstream_call(KRT_RETRY_AFTER_ALLOWANCE), remaining / 2)
+
+    def send(_event) -> dict:
         return sender.run(deadline=time.monotonic() + budget)
+
+    # The lease outlives this invocation (its timeout) by a margin, so two runners never overlap; a crashed
+    # runner frees the job when its lease runs out. Made per run: its length depends on this invocation.
+    return single_runner(LEASE_NAME, remaining + 5)(send)(event)

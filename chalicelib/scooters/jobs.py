@@ -5,14 +5,12 @@ import time
 
 from chalice import Blueprint, Rate
 
-from chalicelib.core import lease
 from chalicelib.core.budget import remaining_seconds, worst_upstream_call
-from chalicelib.core.logs import get_logger
+from chalicelib.core.lease import single_runner
 
 from . import finder, follower
 
 bp = Blueprint(__name__)
-log = get_logger(__name__)
 
 # Without a Lambda context (tests, benches) a run is given the deployed default timeout.
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -26,11 +24,12 @@ def _run(name: str, event, work) -> None:
     one more upstream call at its worst."""
     seconds = remaining_seconds(event)
     seconds = DEFAULT_TIMEOUT_SECONDS if seconds is None else max(1.0, seconds)
-    with lease.held(name, seconds + LEASE_MARGIN_SECONDS) as owner:
-        if owner is None:
-            log.event("job.skipped_lease_held", job=name)
-            return
-        work(time.monotonic() + max(seconds - worst_upstream_call() - 1.0, seconds / 2))
+    budget = max(seconds - worst_upstream_call() - 1.0, seconds / 2)
+
+    def run(_event) -> None:
+        work(time.monotonic() + budget)
+
+    single_runner(name, seconds + LEASE_MARGIN_SECONDS)(run)(event)
 
 
 # Chalice names each function's resource after the handler: scooters_find_discharged -> ScootersFindDischarged
