@@ -12,6 +12,7 @@ from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import NotFound
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.logs import get_logger
+from chalicelib.core.storage import is_live
 
 from .models import AreaCode, Assignment, Change, area_code_key
 from .schemas import TRANSITIONS, AssignmentStatus
@@ -47,7 +48,7 @@ def live_assignment(order_id: str) -> Assignment | None:
         assignment = Assignment.get(order_id, consistent_read=True)
     except DoesNotExist:
         return None
-    return assignment if assignment.expires_at > clock.now() else None
+    return assignment if is_live(assignment.expires_at) else None
 
 
 def live_code(area_id: str, code: str) -> AreaCode | None:
@@ -55,7 +56,7 @@ def live_code(area_id: str, code: str) -> AreaCode | None:
         item = AreaCode.get(area_code_key(area_id, code), consistent_read=True)
     except DoesNotExist:
         return None
-    return item if item.expires_at > clock.now() else None
+    return item if is_live(item.expires_at) else None
 
 
 # --- transitions ------------------------------------------------------------------------------------

@@ -135,9 +135,6 @@ def percent_bucket(salt: str, value: Any) -> int:
     return int.from_bytes(digest[:8], "big") % 100
 
 
-_MISSING = object()
-
-
 def _typed(value: Any) -> tuple:
     return (type(value), value)  # True == 1 in Python; not in an experiment
 

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Callable, TypeVar
 
 from chalicelib.core import clock
+from chalicelib.core.storage import is_live
 from chalicelib.core.errors import AppError, describe
 from chalicelib.core.logs import get_logger
 
@@ -30,9 +31,8 @@ V = TypeVar("V")
 def _read(drivers: list[Driver], kind: str) -> dict[Driver, DriverCacheEntry]:
     keys = {driver_key(*driver): driver for driver in drivers}
     found: dict[Driver, DriverCacheEntry] = {}
-    now = clock.now()
     for item in DriverCacheEntry.batch_get([(key, kind) for key in keys]):
-        if item.expires_at is None or item.expires_at > now:
+        if is_live(item.expires_at):
             found[keys[item.driver_key]] = item
     return found
 

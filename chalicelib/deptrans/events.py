@@ -11,7 +11,6 @@ the status name, an arbitrary but fixed rule: every replica and every replay agr
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import enum
 
@@ -45,13 +44,7 @@ def version_of(event: StatusEvent) -> str:
     return f"{utc_text(event.updated_at)}#{event.status.value}"
 
 
-@dataclasses.dataclass
-class BatchResult:
-    outcomes: list[Outcome]
-    writes: int
-
-
-def apply_events(events: list[StatusEvent]) -> BatchResult:
+def apply_events(events: list[StatusEvent]) -> list[Outcome]:
     """Apply a batch; returns one outcome per event, in order."""
     newest: dict[str, int] = {}
     for index, event in enumerate(events):
@@ -59,9 +52,7 @@ def apply_events(events: list[StatusEvent]) -> BatchResult:
         if key not in newest or version_of(event) > version_of(events[newest[key]]):
             newest[key] = index
     outcomes = [Outcome.STALE] * len(events)
-    writes = 0
     for key, index in newest.items():
-        writes += 1
         outcome = _apply(key, events[index])
         # The batch-mates it beat share its fate: a failed write must retry them too (SQS redelivers them).
         for other, event in enumerate(events):
@@ -69,10 +60,10 @@ def apply_events(events: list[StatusEvent]) -> BatchResult:
                 outcomes[other] = outcome if other == index or outcome is Outcome.FAILED else Outcome.STALE
     applied = sum(o is Outcome.APPLIED for o in outcomes)
     stale, failed = sum(o is Outcome.STALE for o in outcomes), sum(o is Outcome.FAILED for o in outcomes)
-    log.event("deptrans.status_events", events=len(events), applied=applied, writes=writes, stale=stale,
+    log.event("deptrans.status_events", events=len(events), applied=applied, writes=len(newest), stale=stale,
               failed=failed, metrics=metrics.counts("deptrans", {
                   "StatusEventsApplied": applied, "StatusEventsStale": stale, "StatusEventsFailed": failed}))
-    return BatchResult(outcomes=outcomes, writes=writes)
+    return outcomes
 
 
 def _apply(key: str, event: StatusEvent) -> Outcome:

@@ -24,7 +24,6 @@ surfaces as UpstreamUnavailable, and the sender leaves the entry queued for a la
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import threading
@@ -210,8 +209,7 @@ def _call(path: str, body: dict, idempotency_key: str) -> dict:
 
 def verify_id(deptrans_id: str, licence_number: str) -> bool:
     """Does the registry ID belong to this driver licence? Neither value is logged."""
-    key = hashlib.sha256(f"verify:{uuid.uuid4().hex}".encode()).hexdigest()[:32]
-    body = _call("/api/v1/drivers/verify", {"id": deptrans_id, "licence_number": licence_number}, key)
+    body = _call("/api/v1/drivers/verify", {"id": deptrans_id, "licence_number": licence_number}, uuid.uuid4().hex)
     try:
         return KrtVerifyAnswer.model_validate(body).valid
     except ValidationError:

@@ -15,6 +15,6 @@ STATUS_EVENTS_QUEUE = "deptrans_contractor_status_events"
 
 @sqs_batch_handler(bp, STATUS_EVENTS_QUEUE, StatusEvent)
 def deptrans_status_events(batch: list[tuple[StatusEvent, MessageMeta]]) -> set[str]:
-    result = events.apply_events([message for message, _ in batch])
-    return {meta.message_id for (_, meta), outcome in zip(batch, result.outcomes)
+    outcomes = events.apply_events([message for message, _ in batch])
+    return {meta.message_id for (_, meta), outcome in zip(batch, outcomes)
             if outcome is events.Outcome.FAILED}

@@ -193,12 +193,6 @@ def _shortest(settings: Iterable[TimeoutSettings], into: dict[OrderState, int]) 
     return into
 
 
-def stale_timeouts(**kwargs) -> dict[OrderState, int]:
-    """The experiment's timeouts by status for an order with these kwargs (a status listed twice keeps its
-    shortest timeout)."""
-    return _shortest(STATUSES_TIMEOUT.get(**kwargs), {})
-
-
 def _query_timeouts(experiment) -> dict[OrderState, int]:
     """By status, the shortest timeout ANY order can get (over every clause and the default): the index is
     read from there, and each order found is then held to its own timeout."""

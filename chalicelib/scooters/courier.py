@@ -35,7 +35,7 @@ from chalicelib.core.logs import get_logger
 
 from . import courier_upstreams as upstreams
 from .courier_models import DESTROYED, MISSING, CourierProgress
-from .models import DESTINATION, RETURN, SOURCE, RechargeTask, task_by_claim
+from .models import DESTINATION, RETURN, SOURCE, RechargeTask, points_of, task_by_claim
 
 log = get_logger(__name__)
 
@@ -75,7 +75,7 @@ def performer_task(identity: DriverIdentity, claim_id: str) -> RechargeTask:
 
 
 def point_kind(task: RechargeTask, point_id: str) -> str:
-    points = task.point_ids.as_dict() if task.point_ids is not None else {}
+    points = points_of(task)
     for kind in (SOURCE, DESTINATION, RETURN):
         if points.get(kind) is not None and str(points[kind]) == point_id:
             return kind

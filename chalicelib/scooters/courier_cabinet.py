@@ -32,6 +32,7 @@ from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import AppError, Conflict, NotFound
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.logs import get_logger
+from chalicelib.core.storage import is_live
 
 from . import courier_screens as screens
 from . import courier_upstreams as upstreams
@@ -138,7 +139,7 @@ def _lock_of(cabinet_id: str) -> CabinetLock | None:
         lock = CabinetLock.get(cabinet_id, consistent_read=True)
     except DoesNotExist:
         return None
-    return lock if lock.expires_at > clock.now() else None
+    return lock if is_live(lock.expires_at) else None
 
 
 def _acquire(task: RechargeTask, cabinet: upstreams.Cabinet, cell_id: str) -> None:

@@ -26,7 +26,6 @@ Reactions (doc part 3):
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 
 from pynamodb.exceptions import UpdateError
@@ -38,7 +37,7 @@ from chalicelib.core.logs import get_logger
 
 from . import planner, upstreams
 from .models import (
-    CLAIMED, DONE, PERFORMER_FOUND, RENTABLE, RETURN, JournalCursor, RechargeTask, points_of, task_by_claim,
+    DONE, PERFORMER_FOUND, RENTABLE, RETURN, JournalCursor, RechargeTask, points_of, task_by_claim,
 )
 from .schemas import JournalEvent
 

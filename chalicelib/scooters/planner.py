@@ -61,9 +61,7 @@ def great_circle_km(a: list[float], b: list[float]) -> float:
 
 def recharge_algorithm(task: RechargeTask) -> RechargeAlgorithm:
     """The doc's experiment `scooters_recharge_algorithm`, evaluated for this scooter."""
-    if getattr(ALGORITHM, "kind", None) == "experiment":
-        return ALGORITHM.get(car_id=task.car_id)
-    return ALGORITHM.get()
+    return ALGORITHM.get(car_id=task.car_id)
 
 
 def _attempt_token(task_id: str, attempt: int, what: str) -> str:

@@ -199,10 +199,10 @@ class JournalPage(_Upstream):
 
 
 # The doc's experiment, chosen per scooter (kwargs: car_id, e.g. a percent of the fleet on another method).
-# Falls back to a plain config where the app has no experiment layer.
-_ALGORITHM_ARGS = ("scooters_recharge_algorithm", RechargeAlgorithm, ALGORITHM_DEFAULT,
-                   "Experiment: how a cabinet is chosen for a discharged scooter: {\"method\": "
-                   "\"nearest_with_available_acc\", \"params\": {\"max_distance_km\": 20, \"max_walk_min\": 60}}. "
-                   "An unknown method is a configuration error (logged, the task retried later).")
-ALGORITHM = (config.experiment(*_ALGORITHM_ARGS, kwargs=("car_id",)) if hasattr(config, "experiment")
-             else config.define(*_ALGORITHM_ARGS))
+ALGORITHM = config.experiment(
+    "scooters_recharge_algorithm", RechargeAlgorithm, ALGORITHM_DEFAULT,
+    "Experiment: how a cabinet is chosen for a discharged scooter: {\"method\": "
+    "\"nearest_with_available_acc\", \"params\": {\"max_distance_km\": 20, \"max_walk_min\": 60}}. "
+    "An unknown method is a configuration error (logged, the task retried later).",
+    kwargs=("car_id",),
+)

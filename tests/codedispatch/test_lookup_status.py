@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.codedispatch import service, store
+from chalicelib.codedispatch import store
 from chalicelib.codedispatch.models import Assignment
 from chalicelib.codedispatch.schemas import ERROR_MESSAGES
 from chalicelib.core import clock

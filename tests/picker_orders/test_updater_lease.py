@@ -2,8 +2,6 @@
 runners never overlap (issue 7, defect 10); with a short timeout a crashed run does not block the next minute."""
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from app import app

@@ -114,7 +114,7 @@ def test_point_check_unknown_claim_or_point(on_the_way, client):
     assert client.http.post("/scooters-misc/v1/cargo/point-check?cargo_ref_id=nope&point_id=101").status_code == 404
     assert client.http.post(f"/scooters-misc/v1/cargo/point-check?cargo_ref_id={on_the_way.claim_id}&point_id=7"
                             ).status_code == 404
-    assert client.http.post(f"/scooters-misc/v1/cargo/point-check?point_id=7").status_code == 400
+    assert client.http.post("/scooters-misc/v1/cargo/point-check?point_id=7").status_code == 400
 
 
 def test_only_the_performer_acts_at_the_scooter(on_the_way, driver_auth, simulator):
