@@ -21,7 +21,7 @@ from chalice.utils import to_cfn_resource_name
 from chalicelib import infra_ops
 from chalicelib.core.queues import PRODUCED_QUEUES
 from chalicelib.core.storage import Table, ttl_attribute_name
-from chalicelib.infra_access import functions_of, queue_logical_id, role_policies
+from chalicelib.infra_access import functions_of, queue_logical_id, role_policies, table_logical_id
 
 # Deployed stages give a failing message more tries before the DLQ; local keeps tests fast.
 MAX_RECEIVE_COUNT = {"local": 3}
@@ -124,7 +124,7 @@ def build(stage: str, lambda_timeout: int, operations: dict | None = None) -> di
     settings = {**infra_ops.DEFAULTS, **(operations or {})}
     resources: dict[str, Any] = gateway_responses()
     for model in _all_tables():
-        resources[to_cfn_resource_name(model.Meta.table_name) + "Table"] = table_resource(model, stage)
+        resources[table_logical_id(model.Meta.table_name)] = table_resource(model, stage)
 
     consumed = {source.queue: source for source in app.event_sources if getattr(source, "queue", None)}
     main_queues = sorted(set(consumed) | PRODUCED_QUEUES)

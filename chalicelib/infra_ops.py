@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib.core.metrics import NAMESPACE as METRICS_NAMESPACE
 from chalicelib.infra_access import Function, queue_logical_id
 
 DEFAULTS = {
@@ -24,8 +25,7 @@ DEFAULTS = {
     "api_p99_alarm_ms": 1000,
     "queue_age_alarm_seconds": 600,
 }
-# The CloudWatch namespace and dimension of the app's EMF business metrics (chalicelib/core/metrics.py).
-METRICS_NAMESPACE = "TaxiDelivery"  # chalicelib.core.metrics.NAMESPACE (not imported: build-time module)
+# The dimension every EMF business metric carries (chalicelib/core/metrics.py: counts()).
 METRICS_DIMENSION = "service"
 SCHEDULE_FAILURES_SUFFIX = "_failures"
 FAILURES_RETENTION_SECONDS = 14 * 24 * 3600

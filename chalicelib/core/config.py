@@ -70,16 +70,17 @@ class ConfigDef(Generic[T]):
         self._cached = (time.monotonic(), value)
         return value
 
-    def _load(self) -> T:
+    def _load(self) -> Any:
+        """The stored value as parse_stored reads it, or default_stored while nothing valid is stored."""
         try:
             stored = ConfigValue.get(self.name)
         except DoesNotExist:
-            return self.default
+            return self.default_stored
         try:
             return self.parse_stored(stored.value)
         except ValidationError:
             log.error_event("config.stored_value_invalid", config=self.name)
-            return self.default
+            return self.default_stored
 
     def parse_stored(self, text: str) -> Any:
         return self.adapter.validate_json(text)
@@ -177,7 +178,8 @@ class ExperimentDef(ConfigDef[T]):
         return self.value_adapter.validate_python(self.raw_default)
 
     @functools.cached_property
-    def default_experiment(self) -> ExperimentValue:
+    def default_stored(self) -> ExperimentValue:
+        """The experiment while nothing valid is stored: no clauses, the code's default."""
         return ExperimentValue[self.type_](clauses=[], default=self.default)
 
     def get(self, **kwargs: Any) -> T:
@@ -206,20 +208,8 @@ class ExperimentDef(ConfigDef[T]):
                 return self.adapter.validate_python({"clauses": [], "default": plain})
             raise
 
-    @property
-    def default_stored(self) -> ExperimentValue:
-        return self.default_experiment
-
     def _load(self) -> Compiled[T]:
-        try:
-            stored = ConfigValue.get(self.name)
-        except DoesNotExist:
-            return self.compile(self.default_experiment)
-        try:
-            return self.compile(self.parse_stored(stored.value))
-        except ValidationError:
-            log.error_event("config.stored_value_invalid", config=self.name)
-            return self.compile(self.default_experiment)
+        return self.compile(super()._load())
 
     def validate(self, raw: Any) -> ExperimentValue:
         """The experiment shape, or a plain value (-> that value for everyone: no clauses)."""
