@@ -6,6 +6,7 @@ licence pd_id and never returned to a driver (the doc: "return the fact of its p
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from pynamodb.exceptions import DoesNotExist
@@ -43,6 +44,14 @@ def is_bound(identity: DriverIdentity) -> bool:
     return True
 
 
+def profile_seen(pd_id: str, profile: str, now: dt.datetime) -> list:
+    """The update actions for a licence's row when `profile` (a driver_key) is seen with it: it joins the
+    licence's profiles and the row moves to the front of the feed."""
+    fields = feed_fields(pd_id, pd_id, now)
+    return [DriverProfile.profiles.add({profile}), DriverProfile.updated_at.set(now),
+            DriverProfile.feed_shard.set(fields["feed_shard"]), DriverProfile.feed_key.set(fields["feed_key"])]
+
+
 def bind(identity: DriverIdentity, deptrans_id: str) -> None:
     """Check the ID's format and that KRT knows it for this driver's licence, then save it for the licence.
     KRT (or personal) down -> UpstreamUnavailable and nothing saved."""
@@ -67,14 +76,8 @@ def bind(identity: DriverIdentity, deptrans_id: str) -> None:
     now = clock.now()
     profile = driver_key(identity.park_id, identity.driver_profile_id)
     # One licence, one ID: a new ID replaces the old one; the profile joins the licence's set.
-    fields = feed_fields(pd_id, pd_id, now)
-    DriverProfile(licence_pd_id=pd_id).update(actions=[
-        DriverProfile.deptrans_id.set(deptrans_id),
-        DriverProfile.updated_at.set(now),
-        DriverProfile.profiles.add({profile}),
-        DriverProfile.feed_shard.set(fields["feed_shard"]),
-        DriverProfile.feed_key.set(fields["feed_key"]),
-    ])
+    DriverProfile(licence_pd_id=pd_id).update(actions=[DriverProfile.deptrans_id.set(deptrans_id),
+                                                       *profile_seen(pd_id, profile, now)])
     log.event("deptrans.id_bound", park_id=identity.park_id, driver_profile_id=identity.driver_profile_id,
               metrics=metrics.count("deptrans", "IdsBound"))
 

@@ -44,7 +44,7 @@ from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import AppError, UpstreamRejected, describe
 from chalicelib.core.logs import get_logger
 
-from . import caches, krt, upstreams
+from . import bindings, caches, krt, upstreams
 from .feeds import feed_fields
 from .models import PENDING_SHARDS, DriverProfile, SessionStatus, StatusQueueEntry
 from .schemas import CATEGORIES, REGION, SENDER_CONCURRENCY, SESSION_HISTORY_DAYS, LineState, line_state
@@ -242,12 +242,8 @@ def _remember_profile(binding: DriverProfile, entry: StatusQueueEntry) -> None:
     """The feed lists the profiles seen with a licence: a new one (another park) joins it once."""
     if entry.driver_key in (binding.profiles or set()):
         return
-    now = clock.now()
-    fields = feed_fields(binding.licence_pd_id, binding.licence_pd_id, now)
     try:
-        binding.update(actions=[DriverProfile.profiles.add({entry.driver_key}), DriverProfile.updated_at.set(now),
-                                DriverProfile.feed_shard.set(fields["feed_shard"]),
-                                DriverProfile.feed_key.set(fields["feed_key"])],
+        binding.update(actions=bindings.profile_seen(binding.licence_pd_id, entry.driver_key, clock.now()),
                        condition=DriverProfile.licence_pd_id.exists())
     except UpdateError as error:
         if not condition_failed(error):
