@@ -334,3 +334,17 @@ def test_the_dashboard_shows_every_function_and_queue(template):
     for queue in resources_of(template, "AWS::SQS::Queue").values():
         assert f'"{queue["Properties"]["QueueName"]}"' in body
     assert '"TaxiDelivery"' in body or "{TaxiDelivery,service}" in body
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_every_parameter_a_stage_names_is_one_its_functions_are_granted(stage):
+    """KRT_CREDENTIALS_PARAMETER, CARGO_TOKEN_PARAMETER...: a name the grants do not cover would be refused
+    by IAM in that stage only (the grants name each parameter per stage, never across stages)."""
+    access.load_all()
+    granted = {name.replace("{stage}", stage)
+               for grant in (*access.FUNCTION_GRANTS.values(), *access.ROUTE_GRANTS.values())
+               for name in grant.parameters}
+    assert not any("*" in name for name in granted), granted
+    variables = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage]["environment_variables"]
+    named = {value for key, value in variables.items() if key.endswith("_PARAMETER")}
+    assert named and named <= granted, named - granted

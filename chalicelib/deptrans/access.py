@@ -4,10 +4,8 @@ from chalicelib.core.config import ConfigValue
 from chalicelib.core.lease import Lease
 
 from . import api, jobs, tasks
+from .krt import CREDENTIALS_PARAMETER as KRT_CREDENTIALS  # one SecureString per stage
 from .models import DriverCacheEntry, DriverProfile, KrtTokenItem, SessionStatus, StatusQueueEntry
-
-# KRT's client credentials: one SecureString per stage (KRT_CREDENTIALS_PARAMETER in .chalice/config.json).
-KRT_CREDENTIALS = "/taxi-delivery/{stage}/krt-credentials"
 
 # Routes: the ID routes read the driver cache (licence), write it on refresh, read and write bindings, and
 # use the shared KRT token; the feeds only query the bindings' and session statuses' feed indexes.

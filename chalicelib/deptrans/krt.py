@@ -57,12 +57,16 @@ _memory: tuple[str, float] | None = None  # (token, expires at epoch): saves a D
 _parameter: str | None = None
 
 
+# The credentials' SecureString when KRT_CREDENTIALS_PARAMETER does not name another (deptrans/access.py grants it).
+CREDENTIALS_PARAMETER = "/taxi-delivery/{stage}/krt-credentials"
+
+
 def credentials_parameter() -> str:
     """The parameter's name, read once per process (a setting of the stage, like core.settings)."""
     global _parameter
     if _parameter is None:
         _parameter = (os.environ.get("KRT_CREDENTIALS_PARAMETER")
-                      or f"/taxi-delivery/{get_settings().stage}/krt-credentials")
+                      or CREDENTIALS_PARAMETER.format(stage=get_settings().stage))
     return _parameter
 
 

@@ -6,10 +6,7 @@ from chalicelib.core.lease import Lease
 from . import api, jobs, planner, tasks
 from .courier_models import CabinetLock, CourierProgress
 from .models import JournalCursor, RechargeTask
-
-# Cargo's OAuth token: one SecureString per deployed stage, /taxi-delivery/<stage>/cargo-token (the stage is not
-# known when grants are declared, hence the wildcard over that one path segment).
-CARGO_TOKEN = "/taxi-delivery/*/cargo-token"
+from .upstreams import CARGO_TOKEN_PARAMETER as CARGO_TOKEN  # one SecureString per deployed stage
 
 # Planning reads the depots/algorithm configs and moves its task; a reschedule sends the task's next message.
 grant(tasks.scooters_misc_recharge, read=[ConfigValue, RechargeTask], write=[RechargeTask], send=[planner.QUEUE],

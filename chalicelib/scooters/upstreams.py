@@ -42,6 +42,10 @@ def forget_token() -> None:
     _token = None
 
 
+# The name each deployed stage gives CARGO_TOKEN_PARAMETER in .chalice/config.json (scooters/access.py grants it).
+CARGO_TOKEN_PARAMETER = "/taxi-delivery/{stage}/cargo-token"
+
+
 def _cargo_headers() -> dict:
     global _token
     parameter = os.environ.get("CARGO_TOKEN_PARAMETER")
