@@ -27,6 +27,11 @@ def advance(**delta: float) -> dt.datetime:
     return now()
 
 
+def utc_text(moment: dt.datetime) -> str:
+    """Fixed-width UTC text (microseconds, Z): string order == time order, so it sorts in keys."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def to_utc(moment: dt.datetime) -> dt.datetime:
     """Naive datetimes are taken as UTC; aware ones are converted."""
     if moment.tzinfo is None:

@@ -5,7 +5,15 @@ of its service at cold start but a request touches a few; building them all up f
 """
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import datetime as dt
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from .clock import to_utc
+
+# A timestamp as every payload takes it: naive means UTC, aware is converted to UTC.
+UtcDatetime = Annotated[dt.datetime, AfterValidator(to_utc)]
 
 
 class Schema(BaseModel):

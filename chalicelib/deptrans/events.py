@@ -21,7 +21,7 @@ from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import describe
 from chalicelib.core.logs import get_logger
 
-from .models import PENDING_SHARDS, StatusQueueEntry, driver_key, shard_of, utc_text
+from .models import PENDING_SHARDS, StatusQueueEntry, driver_key, shard_of
 from .schemas import StatusEvent
 
 log = get_logger(__name__)
@@ -41,7 +41,7 @@ class Outcome(str, enum.Enum):
 
 
 def version_of(event: StatusEvent) -> str:
-    return f"{utc_text(event.updated_at)}#{event.status.value}"
+    return f"{clock.utc_text(event.updated_at)}#{event.status.value}"
 
 
 def apply_events(events: list[StatusEvent]) -> list[Outcome]:

@@ -17,7 +17,6 @@ Profiles and session statuses carry `feed_shard` + `feed_key` for the incrementa
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 
 from pynamodb.attributes import ListAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute, UnicodeSetAttribute
@@ -33,11 +32,6 @@ PENDING_SHARDS = 4
 
 def shard_of(key: str, shards: int) -> str:
     return str(int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % shards)
-
-
-def utc_text(moment: dt.datetime) -> str:
-    """Fixed-width UTC text: string order == time order."""
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def driver_key(park_id: str, driver_id: str) -> str:

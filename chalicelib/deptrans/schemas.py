@@ -1,19 +1,16 @@
 """Payloads that cross the deptrans service's boundary: queue messages, routes, upstream answers, configs."""
 from __future__ import annotations
 
-import datetime as dt
 import enum
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from chalicelib.core import config
-from chalicelib.core.clock import to_utc
-from chalicelib.core.schema import Schema
+from chalicelib.core.schema import Schema, UtcDatetime
 
 # Park and profile ids end up in keys ("<park_id>/<driver_id>") and logs: a closed alphabet, bounded length.
 EntityId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-UtcDatetime = Annotated[dt.datetime, AfterValidator(to_utc)]
 
 
 class DriverStatus(str, enum.Enum):

@@ -9,10 +9,11 @@ This module renders the feeds' items.
 """
 from __future__ import annotations
 
+from chalicelib.core.clock import utc_text
 from chalicelib.core.storage import is_live
 
 from . import feeds
-from .models import DriverProfile, SessionStatus, utc_text
+from .models import DriverProfile, SessionStatus
 
 
 def _profile_pairs(profiles) -> list[dict]:

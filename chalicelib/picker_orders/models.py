@@ -19,6 +19,7 @@ import datetime as dt
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
+from chalicelib.core.clock import utc_text
 from chalicelib.core.storage import Table, TableMeta
 
 from .schemas import STATUS_RANK, OrderState
@@ -78,10 +79,6 @@ HISTORY_FIELDS = {
     OrderState.picked_up: PickerOrder.picked_up_at,
     OrderState.paid: PickerOrder.paid_at,
 }
-
-
-def utc_text(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def event_version(created_at: dt.datetime, status: OrderState) -> str:

@@ -2,22 +2,19 @@
 order, and the runtime configs / experiments of eats-orders-tracking's picker flow."""
 from __future__ import annotations
 
-import datetime as dt
 import enum
 from typing import Annotated
 
 from pydantic import (
-    AfterValidator, AliasChoices, ConfigDict, Field, StringConstraints, field_validator, model_validator,
+    AliasChoices, ConfigDict, Field, StringConstraints, field_validator, model_validator,
 )
 
-from chalicelib.core.schema import Schema
+from chalicelib.core.schema import Schema, UtcDatetime
 from chalicelib.core import config
-from chalicelib.core.clock import to_utc
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 OrderNr = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=64)]
-UtcDatetime = Annotated[dt.datetime, AfterValidator(to_utc)]
 
 
 class ProcessingEventType(str, enum.Enum):

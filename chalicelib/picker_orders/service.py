@@ -33,7 +33,7 @@ from chalicelib.core.logs import get_logger
 from chalicelib.core.storage import is_live
 
 from . import upstreams
-from .models import HISTORY_FIELDS, PickerOrder, PickerPhone, event_version, utc_text
+from .models import HISTORY_FIELDS, PickerOrder, PickerPhone, event_version
 from .schemas import (
     CALL_PICKER_ENABLED, CALL_PLACE_ENABLED, PICKER_TEXTS, PLACE_PHONES, RETENTION_DAYS, STATUS_TEXTS,
     STATUSES_TIMEOUT, OrderState, PickerOrderMessage, ProcessingEventType, ScreenText, TimeoutSettings, TrackedOrder,
@@ -142,7 +142,7 @@ def _apply_phone(message: PickerOrderMessage) -> Outcome:
     forwarding = message.customer_picker_phone_forwarding
     assert forwarding is not None and message.picker_id is not None  # the schema requires both for this type
     now = clock.now()
-    version = utc_text(message.created_at)
+    version = clock.utc_text(message.created_at)
     try:
         PickerPhone(message.order_nr, message.picker_id).update(
             actions=[

@@ -11,6 +11,7 @@ import datetime as dt
 
 from pynamodb.attributes import ListAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 
+from chalicelib.core.clock import utc_text
 from chalicelib.core.storage import EpochSeconds, Table, TableMeta
 
 
@@ -61,4 +62,4 @@ class PhoneKey(Table):
 
 
 def created_order_key(created_at: dt.datetime, order_id: str) -> str:
-    return f"{created_at.astimezone(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{order_id}"
+    return f"{utc_text(created_at)}#{order_id}"

@@ -1,18 +1,15 @@
 """Payloads that cross the service's boundary: queue messages, routes, and its runtime configs."""
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
-from chalicelib.core.schema import Schema
+from chalicelib.core.schema import Schema, UtcDatetime
 from chalicelib.core import config
-from chalicelib.core.clock import to_utc
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 SharingKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,128}$")]
-UtcDatetime = Annotated[dt.datetime, AfterValidator(to_utc)]
 
 
 def _unique(values: list[str]) -> list[str]:
