@@ -9,7 +9,7 @@ from chalice import Blueprint
 
 from chalicelib.core.api import DRIVER, INTERNAL, Call, route
 
-from . import courier, courier_cabinet
+from . import courier, courier_cabinet, courier_screens
 from .courier_models import DESTROYED, MISSING
 from .courier_schemas import (
     Action, ActionOut, CellQuery, ClaimQuery, HandoverOut, PointCheckOut, PointQuery, ScreenOut, StateActionsOut,
@@ -17,7 +17,7 @@ from .courier_schemas import (
 
 bp = Blueprint(__name__)
 
-SCREENS = "/scooters-misc/taximeter/screens/v1/battery_exchange"
+SCREENS = courier_screens.BASE
 ACTIONS = "/scooters-misc/taximeter/v1"
 
 

@@ -29,7 +29,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.core import clock
 from chalicelib.core.dynamo import condition_failed
-from chalicelib.core.errors import AppError, Conflict, Forbidden, NotFound
+from chalicelib.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.logs import get_logger
 
@@ -48,11 +48,6 @@ PROGRESS_KEEP_DAYS = 30
 BATTERY_EXCHANGE = "battery_exchange"
 FIND_VEHICLE, VEHICLE_NOT_FOUND = "find_vehicle", "vehicle_not_found"
 OPEN_BATTERY_DOOR, VEHICLE_DESTROYED = "open_battery_door", "vehicle_destroyed"
-
-
-class ScooterUnavailable(AppError):
-    status = 503
-    code = "scooter_backend_unavailable"
 
 
 # --- the task of a claim, and who may act on it -------------------------------------------------------
@@ -131,10 +126,7 @@ def state_actions(claim_id: str, point_id: str) -> list[str]:
 def find_vehicle(identity: DriverIdentity, claim_id: str, point_id: str) -> str:
     task = performer_task(identity, claim_id)
     _scooter_point(task, point_id)
-    try:
-        upstreams.signal(task.car_id)
-    except upstreams.ScooterDown:
-        raise ScooterUnavailable("the scooter backend is unavailable, try again") from None
+    upstreams.signal(task.car_id)
     log.event("scooters.courier.signal", task_id=task.task_id, claim_id=claim_id)
     return "Самокат подаёт звуковой сигнал"
 
@@ -152,10 +144,7 @@ def report_vehicle(identity: DriverIdentity, claim_id: str, point_id: str, repor
             raise
         raise Conflict("the scooter was already reported otherwise", code="already_reported") from None
     # After the report is stored: a retry after a failed tag call tags again (tag/add is idempotent upstream).
-    try:
-        upstreams.add_tag(task.car_id, REPORT_TAGS[report])
-    except upstreams.ScooterDown:
-        raise ScooterUnavailable("the scooter backend is unavailable, try again") from None
+    upstreams.add_tag(task.car_id, REPORT_TAGS[report])
     log.event("scooters.courier.vehicle_reported", task_id=task.task_id, claim_id=claim_id, report=report)
     if report == MISSING:
         return "Отметили, что самоката нет. Верните аккумулятор в шкаф"
@@ -169,8 +158,6 @@ def open_battery_door(identity: DriverIdentity, claim_id: str, point_id: str) ->
         upstreams.open_battery_door(task.car_id)
     except upstreams.DoorStuck:
         raise Conflict("Батарейный отсек не открывается. Нажмите «Ремонт»", code="door_stuck") from None
-    except upstreams.ScooterDown:
-        raise ScooterUnavailable("the scooter backend is unavailable, try again") from None
     update_progress(task, [CourierProgress.door_opened_at.set(clock.now())])
     log.event("scooters.courier.door_opened", task_id=task.task_id, claim_id=claim_id)
     return "Батарейный отсек открыт. Замените аккумулятор и закройте отсек"
@@ -194,10 +181,7 @@ def _check_scooter_point(task: RechargeTask) -> None:
     progress = progress_of(task.task_id)
     if progress is not None and progress.vehicle_report in (MISSING, DESTROYED):
         return  # "as if the battery were swapped": the charged battery goes back to the cabinet
-    try:
-        battery = upstreams.car_battery(task.car_id)
-    except upstreams.ScooterDown:
-        raise ScooterUnavailable("the scooter backend is unavailable, try again") from None
+    battery = upstreams.car_battery(task.car_id)
     if task.battery_id is not None and battery.battery_id == task.battery_id:
         raise Conflict("В самокате прежний аккумулятор. Замените его на заряженный", code="battery_not_swapped")
     if battery.level < FULL_CHARGE_PERCENT:

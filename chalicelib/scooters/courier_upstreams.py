@@ -10,11 +10,10 @@ from __future__ import annotations
 import dataclasses
 
 from chalicelib.core import http
-from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable
+from chalicelib.core.errors import AppError, UpstreamRejected, UpstreamUnavailable
 
-ACCUMULATOR = "scooter_accumulator"
-SCOOTER_BACKEND = "scooter_backend"
-CABINET = "/scooter-accumulator/v1/cabinet"
+from .upstreams import ACC as CABINET
+from .upstreams import ACCUMULATOR, SCOOTER_BACKEND
 
 
 class CabinetTimeout(Exception):
@@ -41,8 +40,14 @@ class DoorStuck(Exception):
     """The scooter's battery door does not open."""
 
 
-class ScooterDown(Exception):
-    """The scooter backend failed or answered what we cannot read."""
+class ScooterUnavailable(AppError):
+    """The scooter backend failed or answered what we cannot read: the courier tries again (503)."""
+
+    status = 503
+    code = "scooter_backend_unavailable"
+
+
+SCOOTER_DOWN = "the scooter backend is unavailable, try again"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +129,7 @@ def car_battery(car_id: str) -> Battery:
         body = http.call_json(SCOOTER_BACKEND, "GET", "/car/info", params={"car_id": car_id})
         return Battery(battery_id=str(body["battery"]["id"]), level=float(body["battery"]["level"]))
     except (UpstreamUnavailable, UpstreamRejected, KeyError, TypeError, ValueError):
-        raise ScooterDown() from None
+        raise ScooterUnavailable(SCOOTER_DOWN) from None
 
 
 def signal(car_id: str) -> None:
@@ -132,7 +137,7 @@ def signal(car_id: str) -> None:
     try:
         http.call_json(SCOOTER_BACKEND, "POST", "/car/signal", json={"car_id": car_id})
     except (UpstreamUnavailable, UpstreamRejected):
-        raise ScooterDown() from None
+        raise ScooterUnavailable(SCOOTER_DOWN) from None
 
 
 def add_tag(car_id: str, tag: str) -> None:
@@ -141,7 +146,7 @@ def add_tag(car_id: str, tag: str) -> None:
         http.call_json(SCOOTER_BACKEND, "POST", "/tag/add", json={"car_id": car_id, "tag": tag},
                        idempotency_key=f"scooters-tag:{car_id}:{tag}")
     except (UpstreamUnavailable, UpstreamRejected):
-        raise ScooterDown() from None
+        raise ScooterUnavailable(SCOOTER_DOWN) from None
 
 
 def open_battery_door(car_id: str) -> None:
@@ -150,6 +155,6 @@ def open_battery_door(car_id: str) -> None:
     except UpstreamRejected as error:
         if error.upstream_status == 409:
             raise DoorStuck() from None
-        raise ScooterDown() from None
+        raise ScooterUnavailable(SCOOTER_DOWN) from None
     except UpstreamUnavailable:
-        raise ScooterDown() from None
+        raise ScooterUnavailable(SCOOTER_DOWN) from None
