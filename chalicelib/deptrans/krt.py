@@ -181,20 +181,6 @@ def access_token(stale: str | None = None) -> str:
             time.sleep(0.1)
 
 
-def keep_connections(count: int) -> None:
-    """Keep `count` connections to KRT open: core.http's session keeps 10 per upstream, and a sender running
-    more calls at once than that would open (and drop) a new connection, a TLS handshake on AWS, per call."""
-    from requests.adapters import HTTPAdapter
-
-    session = http._session(KRT, True, get_settings().upstream_retries)  # the session every KRT call uses
-    adapter = session.get_adapter(http.base_url(KRT))
-    if getattr(adapter, "_pool_maxsize", 0) >= count:
-        return
-    wider = HTTPAdapter(max_retries=adapter.max_retries, pool_maxsize=count)
-    session.mount("http://", wider)
-    session.mount("https://", wider)
-
-
 def _call(path: str, body: dict, idempotency_key: str) -> dict:
     token = access_token()
     for attempt in (1, 2):

@@ -39,7 +39,7 @@ from typing import Iterator
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.core import clock, metrics
+from chalicelib.core import clock, http, metrics
 from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import AppError, UpstreamRejected, describe
 from chalicelib.core.logs import get_logger
@@ -89,10 +89,7 @@ def run(deadline: float) -> dict:
     state = _Run(deadline=deadline)
     waiting: set[tuple[str, str]] = set()
     concurrency = SENDER_CONCURRENCY.get()
-    try:
-        krt.keep_connections(concurrency)
-    except AppError:
-        pass  # KRT not configured: every send will say so
+    http.keep_connections(krt.KRT, concurrency)  # a connection per sending thread
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="krt") as pool:
         while not state.over():
             progressed = False

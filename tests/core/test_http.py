@@ -215,3 +215,15 @@ def test_retry_after_is_honoured_only_up_to_the_cap(throttling_upstream):
     gaps = [later - earlier for earlier, later in zip(hits, hits[1:])]
     assert all(0.25 <= gap < 1.0 for gap in gaps), gaps  # waited, but the cap, not the upstream's 5 s
     assert elapsed < 2.0
+
+
+def test_keep_connections_widens_one_upstreams_pool_and_never_narrows_it(upstream):
+    def pool_size(name: str) -> int:
+        session = http._session(name, True, 2)
+        return session.get_adapter(http.base_url(name))._pool_maxsize
+
+    assert pool_size("krt") == pool_size("protocol") == http.DEFAULT_POOL_SIZE
+    http.keep_connections("krt", 32)
+    assert (pool_size("krt"), pool_size("protocol")) == (32, http.DEFAULT_POOL_SIZE)
+    http.keep_connections("krt", 8)
+    assert pool_size("krt") == 32
