@@ -9,8 +9,6 @@ deployed stack in tests/e2e/test_identity.py.
 """
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from chalicelib.codedispatch.models import Assignment
@@ -18,32 +16,18 @@ from chalicelib.core import clock
 from chalicelib.core.api import ROUTES, DRIVER, EATS_USER
 from chalicelib.core.openapi import build_document
 from chalicelib.platform import authorizers
-from local.simulator.server import Fault, Request
-from tests.codedispatch.conftest import T0, AREA, created_code, enable
+from local.simulator.server import Fault
+from tests.codedispatch.conftest import AREA, cd, created_code, post, sim_control  # noqa: F401 - cd: fixture
 from tests.picker_orders.helpers import TRACKING, at, send, status_event
 
 ASSIGN = "/codedispatch/order/assign"
 STATUS = "/codedispatch/assignment/status?order_id="
 FORGED_DRIVER = {"X-YaTaxi-Park-Id": "park1", "X-YaTaxi-Driver-Profile-Id": "driver-a"}
 FORGED_USER = {"X-Eats-User": "user_id=c1"}
-JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-def cd(client):
-    clock.freeze(T0)
-    enable()
-    return client
 
 
 def assign(client, code: str, headers: dict):
-    return client.http.post(ASSIGN, headers={**JSON, **headers}, body=json.dumps({"code": code, "area_id": AREA}))
-
-
-def control(sim, action: str, body: dict) -> dict:
-    status, answer = sim.control(action, Request(method="POST", path="", query={}, headers={}, body=body))
-    assert status == 200, answer
-    return answer
+    return post(client, ASSIGN, {"code": code, "area_id": AREA}, headers)
 
 
 def refused_at_the_gateway(answer, status: int = 401) -> bool:
@@ -144,7 +128,7 @@ def test_unknown_expired_malformed_and_other_kind_sessions_are_unauthorized(cd, 
     code = created_code(cd, "order-1")
     used = driver_auth("park1", "driver-a")
     assert assign(cd, code, used).status_code == 200
-    control(upstream, "sessions/expire", {"token": used["X-Driver-Session"]})
+    sim_control(upstream, "sessions/expire", {"token": used["X-Driver-Session"]})
     for headers in (used,  # expired after use (no gateway cache in-process)
                     driver_auth("park1", "driver-a", expires_in=0),  # expired before its first use
                     {"Authorization": "no-such-session-token"},

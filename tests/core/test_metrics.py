@@ -12,6 +12,7 @@ from chalicelib.core.errors import UpstreamUnavailable
 from chalicelib.core.queues import handle_batch, handle_batch_together
 from chalicelib.core.schema import Schema
 from chalicelib.picker_orders.tasks import PICKER_ORDERS_QUEUE
+from tests.conftest import failed_ids
 from chalicelib.route_sharing import service as route_sharing, upstreams as route_sharing_upstreams
 from chalicelib.route_sharing.schemas import SaveKeyMessage
 from local.simulator.server import Fault
@@ -76,7 +77,7 @@ def test_queue_outcomes_are_counted_per_queue_under_the_consuming_service(capsys
     records.append({"messageId": "bad", "body": json.dumps({"n": "x", "phone": PHONE, "token": TOKEN})})
     capsys.readouterr()
     answer = handle_batch(records, Message, handle, PICKER_ORDERS_QUEUE)
-    assert [f["itemIdentifier"] for f in answer["batchItemFailures"]] == ["m2", "bad"]
+    assert failed_ids(answer) == ["m2", "bad"]
     found = emf_records(capsys)
     assert totals(found, service="picker_orders", queue=PICKER_ORDERS_QUEUE) == \
         {"MessagesDone": 2, "MessagesFailed": 1, "MessagesInvalid": 1}

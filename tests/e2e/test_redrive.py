@@ -14,14 +14,9 @@ import subprocess
 import sys
 
 from local import stack as local_stack
+from tests.e2e.test_route_sharing import keys_of
 
 SAVE = "order_route_sharing_save_key"
-
-
-def keys_of(stack, phone_id: str) -> list[str]:
-    answer = stack.get("/order-route-sharing/v1/sharing_keys", headers={"X-YaTaxi-PhoneId": phone_id})
-    assert answer.status_code == 200, answer.text
-    return answer.json()["sharing_keys"]
 
 
 def waiting_in(stack, queue: str) -> int:

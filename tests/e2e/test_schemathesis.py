@@ -110,8 +110,7 @@ def test_schemathesis_finds_no_5xx_and_every_4xx_in_the_error_shape(stack):
     finally:
         for name, answer in before.items():
             if "value" in answer:
-                restored = stack.put(f"/internal/v1/configs/{name}", {"value": answer["value"]})
-                assert restored.status_code == 200, (name, restored.text)
+                stack.put_config(name, answer["value"])
     output = result.stdout + result.stderr
     print(output[-4000:])
     assert result.returncode == 0, output[-12000:]
