@@ -228,11 +228,11 @@ def refresh_stale_orders(deadline: float | None = None) -> RefreshReport:
     failing orders cannot take every run's time; CIRCUIT_BREAKER_FAILURES failures in a row end the run.
     The timeouts are an experiment evaluated per order: the index is read from the shortest timeout any
     order can get, and an order whose own clause gives it longer (or does not list its status) is skipped.
-    With no clauses (one timeout per status for everybody) every order read is stale: nothing is skipped."""
+    With no clauses (one timeout per status for everybody) an order's own timeout is the one the index was
+    read with: nothing is skipped."""
     report = RefreshReport()
     now = clock.now()
     experiment = STATUSES_TIMEOUT.snapshot()  # one version of the experiment for the whole run
-    targeted = len(experiment.possible_values()) > 1  # clauses: orders may differ in their timeouts
     timeouts = _query_timeouts(experiment)
     report.statuses = len(timeouts)
     failures_in_a_row = 0
@@ -244,7 +244,7 @@ def refresh_stale_orders(deadline: float | None = None) -> RefreshReport:
                 report.out_of_time = True
                 log.warning_event("picker_orders.refresh_out_of_time", **dataclasses.asdict(report))
                 return report
-            own = _own_timeout(experiment, order, status) if targeted else timeout
+            own = _own_timeout(experiment, order, status)
             if own is None or order.updated_at >= stale_cutoff(own, now):
                 report.not_due += 1
                 continue
