@@ -8,10 +8,11 @@ ended in error is followed by a new one when a driver types the code again (stor
 """
 from __future__ import annotations
 
-from chalicelib.core import clock, metrics
+from chalicelib.core import metrics
 from chalicelib.core.errors import BadRequest, Conflict, NotFound
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.logs import get_logger
+from chalicelib.core.storage import is_live
 
 from . import processing, store, switches, wrong_codes
 from .models import Assignment
@@ -40,14 +41,12 @@ def assign_order(driver: DriverIdentity, typed_code: str, area_id: str) -> Assig
     wrong_codes.give_back_try(counter)
     who = f"driver:{driver.driver_id}"
     moved = False
-    if assignment.status == Status.PENDING.value:
-        moved = store.move(assignment, Status.PROCESSING, who=who, driver=driver)
-        if not moved and assignment.expires_at <= clock.now():
-            raise NotFound("no order with this code", code="code_not_found")
-    elif assignment.status == Status.ERROR.value:
-        # The attempt failed (e.g. driver not in the tracker): typing the code again starts a new attempt.
-        moved = store.restart(assignment, driver, who=who)
-        if not moved and assignment.expires_at <= clock.now():
+    if assignment.status in (Status.PENDING.value, Status.ERROR.value):
+        # Pending: the code's first driver. Error (e.g. the driver was not in the tracker): typing the code
+        # again starts a new attempt.
+        moved = (store.move(assignment, Status.PROCESSING, who=who, driver=driver)
+                 if assignment.status == Status.PENDING.value else store.restart(assignment, driver, who=who))
+        if not moved and not is_live(assignment.expires_at):  # it expired while we were moving it
             raise NotFound("no order with this code", code="code_not_found")
     if not store.is_driver(assignment, driver):
         log.event("codedispatch.assign_refused_taken", order_id=assignment.order_id, driver_id=driver.driver_id)

@@ -3,26 +3,7 @@
 The rules live by topic: create.py (codes for orders), assign.py (a driver types a code), processing.py
 (the processing push and the status polls), lookup.py (drivers-lookup), wrong_codes.py (brute-force
 guard), store.py (the assignment record and its conditional moves), switches.py (experiment and configs).
-
-Create: an order in an enabled area gets a code unique among the area's LIVE codes. The assignment and
-its (area, code) guard are written in one transaction, each conditional on "absent or expired" (TTL deletes
-late, so an expired item must not block). A collision draws another code, up to the configured attempts.
-A second create for the order returns the first code; two creates racing for one order end with one
-code (the loser re-reads the winner's).
-
-Assign: a driver types the code; the first driver moves the assignment pending -> processing with a write
-conditional on status == pending, so of two racing drivers exactly one wins and the other gets 409. The
-same driver repeating the call is answered the current state; the attempt's processing push is sent once
-per attempt (claimed by the write that makes the attempt processing), again only after a failed send. A driver is always compared by park_db_id AND
-driver_profile_id, never by the joined `driver_id` ("a_b"+"c" and "a"+"b_c" join alike).
-
-Processing push: after a successful send the assignment records `processing_sent_at`. If the send fails
-after the state moved (the driver gets 503 and may leave), the assigned driver's status polls heal it:
-a poll that finds the attempt processing, not sent, and older than PROCESSING_RESEND_AFTER (room for a
-send still in flight) sends it and records it. A recorded send is never repeated by polls.
-
-Drivers-lookup: lookup asks who typed the code; the driver is acquired in the tracker and the assignment
-moves processing -> assigned, or -> error (driver_not_found_in_tracker). Tracker down: 503, no change.
+Each module's docstring states its rules; what spans them is here.
 
 Attempts (what happens after error): statuses only move forward within an attempt (schemas.TRANSITIONS),
 so an attempt that ended in error is never reused. Instead, typing the order's code again starts a NEW
@@ -36,13 +17,6 @@ retry one wins and the rest get 409. Every move is conditional on the attempt it
 drivers-lookup of an old attempt cannot touch the current one; the tracker acquire's idempotency key is
 per attempt, so the new attempt really asks the tracker again. The code still expires with the order.
 
-Brute force: codes are short, so a driver could try them all. Typed codes are counted per driver (park and
-profile), per area, per fixed window (WrongCodes, TTL). Before looking a code up, assign reserves one try
-with an atomic ADD conditional on count < limit (so concurrent guesses cannot overshoot); a code that
-leads to an order gives the try back. Over the limit every code, right or wrong, gets 429
-too_many_attempts until the window ends, so the answer leaks nothing. Limit and window are in
-CODE_DISPATCH_GENERATOR_SETTINGS (default 10 per 10 minutes); malformed codes (400) do not count.
-
 Every status move is a conditional update that also appends an entry to the assignment's change log.
 
 Design doc reading: the doc marks only the processing handlers (assign, status, lookup) as checking
@@ -50,9 +24,8 @@ CODE_DISPATCH_PROCESSING_ENABLED and says the `code_dispatch` experiment switche
 forms"; so create needs the experiment and an enabled area, and the processing handlers need the
 experiment and CODE_DISPATCH_PROCESSING_ENABLED. The experiment is evaluated per call with kwargs
 area_id, park_id, driver_profile_id: create knows the area only; assign the area and the driver; status
-and lookup read the order first and use its area (so an unknown order is 404 there before any 409). The doc also leaves open who sets `assigned`: the only
-handler that learns the driver really gets the order is drivers-lookup (after acquiring the driver in
-the tracker), so it moves the assignment to assigned.
+and lookup read the order first and use its area (so an unknown order is 404 there before any 409). Who
+sets `assigned`, which the doc leaves open: see lookup.py.
 """
 
 from __future__ import annotations
