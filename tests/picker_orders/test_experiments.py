@@ -2,8 +2,6 @@
 refresh timeouts per order."""
 from __future__ import annotations
 
-import requests
-
 from chalicelib.core import clock
 from chalicelib.picker_orders.models import PickerOrder
 from tests.picker_orders.helpers import (
@@ -42,8 +40,7 @@ def test_call_place_off_for_one_place(client):
     assert screen(client, "o2")["title"] == CALL_PLACE
 
 
-def test_refresh_timeouts_per_order_only_the_targeted_place_is_refreshed_early(client, simulator):
-    base, _ = simulator
+def test_refresh_timeouts_per_order_only_the_targeted_place_is_refreshed_early(client, sim):
     put_config(client, TIMEOUTS, {
         "clauses": [{"title": "fast place", "predicate": {"eq": {"place_id": "fast"}},
                      "value": [{"status": "picking", "timeout": 60}]}],
@@ -52,8 +49,7 @@ def test_refresh_timeouts_per_order_only_the_targeted_place_is_refreshed_early(c
     for order_nr, place in (("quick", "fast"), ("slow", "place-1")):
         clock.freeze(at(0))
         send(client, status_event(order_nr, "picking", at(0), picker_id="p1", place_id=place))
-        requests.post(f"{base}/_control/eats_picker_orders/order", timeout=5, json={
-            "eats_id": order_nr, "status": "paid", "picker_id": "p1", "status_updated_at": at(1).isoformat()})
+        sim.order(order_nr, status="paid", picker_id="p1", status_updated_at=at(1).isoformat())
     clock.freeze(at(5))  # 5 minutes: past the fast place's 1 minute, not the default 10
     run_job(client)
     assert (PickerOrder.get("quick").status, PickerOrder.get("slow").status) == ("paid", "picking")

@@ -5,7 +5,6 @@ import datetime as dt
 import json
 
 import pytest
-import requests
 from pynamodb.connection.base import Connection
 
 from chalicelib.core import clock, lease
@@ -15,30 +14,7 @@ from tests.picker_orders.helpers import (
     CALL_PICKER, CALL_PLACE, PAYING, at, phone_event, put_config, run_job, screen, send, status_event, track,
 )
 
-UPSTREAM = "eats_picker_orders"
 TIMEOUTS = "eats_orders_tracking_picker_statuses_timeout"
-
-
-@pytest.fixture
-def sim(simulator, client):
-    base, _ = simulator
-
-    class Sim:
-        def order(self, eats_id: str, **fields) -> None:
-            # The simulator stamps a status change with the wall clock; these tests run on the frozen one.
-            fields.setdefault("status_updated_at", clock.now().isoformat())
-            answer = requests.post(f"{base}/_control/{UPSTREAM}/order", json={"eats_id": eats_id, **fields}, timeout=5)
-            assert answer.status_code == 200, answer.text
-
-        def fault(self, **fields) -> None:
-            answer = requests.post(f"{base}/_control/faults", json={"upstream": UPSTREAM, **fields}, timeout=5)
-            assert answer.status_code == 200, answer.text
-
-        def asked(self) -> list[str]:
-            calls = requests.get(f"{base}/_control/calls", params={"upstream": UPSTREAM}, timeout=5).json()["calls"]
-            return [call["query"].get("eats_id") for call in calls]
-
-    return Sim()
 
 
 def order_at(client, order_nr: str, status: str, minute: float, picker_id: str | None = "p1") -> None:
