@@ -49,6 +49,8 @@ SERVER.start()
 ENDPOINT = f"http://127.0.0.1:{SERVER._server.server_port}"
 ROOT = prepare(endpoint_url=ENDPOINT)  # before the app: PynamoDB reads it at import
 
+from local import stack as local_stack  # noqa: E402
+
 PHONE = "phone-cold-start"
 LIBRARIES = "import chalice, boto3, pydantic, pynamodb.models"
 
@@ -120,20 +122,6 @@ def api_event(path: str, headers: dict[str, str]) -> dict:
     }
 
 
-def package(out: pathlib.Path) -> pathlib.Path:
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
-    env.pop("AWS_ENDPOINT_URL", None)
-    resources = subprocess.run([sys.executable, "-m", "chalicelib.infra", "--stage", "prod"], cwd=ROOT, env=env,
-                               check=True, capture_output=True, text=True).stdout
-    (out / "resources.json").write_text(resources)
-    chalice = pathlib.Path(sys.executable).parent / "chalice"
-    subprocess.run([str(chalice), "package", "--stage", "prod", "--merge-template", str(out / "resources.json"),
-                    str(out / "package")], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([sys.executable, "-m", "tools.bytecode", str(out / "package")], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    return out / "package" / "deployment.zip"
-
-
 def unpack(zip_path: pathlib.Path, into: pathlib.Path, with_bytecode: bool) -> pathlib.Path:
     with zipfile.ZipFile(zip_path) as archive:
         members = [m for m in archive.namelist() if with_bytecode or "__pycache__/" not in m]
@@ -181,7 +169,7 @@ def main() -> None:
     seed()
     work = pathlib.Path(tempfile.mkdtemp(prefix="cold-start-"))
     try:
-        zip_path = args.zip or package(work)
+        zip_path = args.zip or local_stack.package("prod", work)[1]
         zip_mb = zip_path.stat().st_size / 2**20
         shipped = unpack(zip_path, work / "shipped", with_bytecode=True)
         bare = unpack(zip_path, work / "no-bytecode", with_bytecode=False)

@@ -155,23 +155,27 @@ def stop_process(process: subprocess.Popen | None, timeout: float = 10) -> None:
 
 # --- package and deploy -------------------------------------------------------------------------------
 
-def package() -> tuple[dict, pathlib.Path]:
-    """Run the same packaging as a real deployment; returns the SAM template and the zip."""
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+def package(stage: str = "local", build_dir: pathlib.Path = BUILD_DIR,
+            bytecode: bool = True) -> tuple[dict, pathlib.Path]:
+    """Package as `make package` does: the resources generated from the code, `chalice package
+    --merge-template`, then the bytecode step (tools/bytecode.py); returns the SAM template and the zip.
+    The local stack, the cold-start bench and the template tests all package through here."""
+    build_dir.mkdir(parents=True, exist_ok=True)
     python = sys.executable
     env = {**os.environ, "AWS_DEFAULT_REGION": REGION}
     env.pop("AWS_ENDPOINT_URL", None)
-    resources = subprocess.run([python, "-m", "chalicelib.infra", "--stage", "local"], cwd=ROOT, env=env,
+    resources = subprocess.run([python, "-m", "chalicelib.infra", "--stage", stage], cwd=ROOT, env=env,
                                check=True, capture_output=True, text=True).stdout
-    (BUILD_DIR / "resources.json").write_text(resources)
-    out = BUILD_DIR / "package"
+    (build_dir / "resources.json").write_text(resources)
+    out = build_dir / "package"
     shutil.rmtree(out, ignore_errors=True)
     chalice = pathlib.Path(python).parent / "chalice"
-    subprocess.run([str(chalice), "package", "--stage", "local", "--merge-template",
-                    str(BUILD_DIR / "resources.json"), str(out)], cwd=ROOT, env=env, check=True,
+    subprocess.run([str(chalice), "package", "--stage", stage, "--merge-template",
+                    str(build_dir / "resources.json"), str(out)], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
-    # Bytecode in the zip, as `make package` ships it (the emulator runs the Lambdas on the same Python minor).
-    subprocess.run([python, "-m", "tools.bytecode", str(out)], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    if bytecode:  # the functions (and the emulator's) run the same Python minor: tools/bytecode.py checks it
+        subprocess.run([python, "-m", "tools.bytecode", str(out)], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
     return json.loads((out / "sam.json").read_text()), out / "deployment.zip"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import atexit
 import functools
 import json
-import os
 import pathlib
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from app import app
 from chalicelib.core import access
 from chalicelib.core.storage import ttl_attribute_name
 from chalicelib.infra import _all_tables
+from local import stack as local_stack
 from tests import iam
 from tests.conftest import ROOT
 
@@ -29,15 +29,9 @@ def package_prod() -> pathlib.Path:
     need it): the directory with sam.json and the zip."""
     out = pathlib.Path(tempfile.mkdtemp(prefix="taxi-package-"))
     atexit.register(shutil.rmtree, out, ignore_errors=True)
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
-    env.pop("AWS_ENDPOINT_URL", None)
-    resources = subprocess.run([sys.executable, "-m", "chalicelib.infra", "--stage", "prod"], cwd=ROOT, env=env,
-                               check=True, capture_output=True, text=True).stdout
-    (out / "resources.json").write_text(resources)
-    chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
-    subprocess.run([chalice, "package", "--stage", "prod", "--merge-template", str(out / "resources.json"),
-                    str(out / "pkg")], cwd=ROOT, env=env, check=True, capture_output=True)
-    return out / "pkg"
+    # Without the bytecode step: tests/test_bytecode.py runs it on a copy, the step under test.
+    _, zip_path = local_stack.package("prod", out, bytecode=False)
+    return zip_path.parent
 
 
 @pytest.fixture(scope="session")
