@@ -38,3 +38,32 @@ def deliver(client, function: str, queue: str, bodies: list[dict], tag: str) -> 
             record["messageId"] = f"{tag}-{start + index}"
         failed += len(client.lambda_.invoke(function, event).payload["batchItemFailures"])
     return time.perf_counter() - started, failed
+
+
+def create_tables(stage: str = "local") -> None:
+    """Every table of the app, as the deploy template defines it (TTL is switched on apart there: left off)."""
+    from chalicelib.core import aws
+    from chalicelib.infra import _all_tables, table_resource
+
+    dynamodb = aws.client("dynamodb")
+    for model in _all_tables():
+        properties = dict(table_resource(model, stage=stage)["Properties"])
+        properties.pop("TimeToLiveSpecification", None)
+        dynamodb.create_table(**properties)
+
+
+def fresh_tables() -> None:
+    """Process caches dropped and every table made again, empty (between the cases of a bench, under moto)."""
+    from chalicelib.core import aws, config, http
+    from chalicelib.core.settings import reload_settings
+    from chalicelib.infra import _all_tables
+
+    reload_settings()
+    aws.reset_clients()
+    http.reset_sessions()
+    config.forget_all_caches()
+    for model in _all_tables():
+        model._connection = None
+        if model.exists():
+            model.delete_table()
+        model.create_table(wait=True)

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import zipfile
 
-from _env import prepare
+from _env import create_tables, prepare
 
 import logging  # noqa: E402
 import warnings  # noqa: E402
@@ -143,16 +143,10 @@ def child(directory: pathlib.Path, code: str, *args: str) -> str:
 
 def seed() -> None:
     """Tables from the code (as the template builds them); a phone with 3 live keys and 2 expired ones."""
-    from chalicelib.core import aws
-    from chalicelib.infra import _all_tables, table_resource
     from chalicelib.route_sharing import service
     from chalicelib.route_sharing.schemas import FinishOrderMessage, SaveKeyMessage
 
-    dynamodb = aws.client("dynamodb")
-    for model in _all_tables():
-        properties = dict(table_resource(model, stage="local")["Properties"])
-        properties.pop("TimeToLiveSpecification", None)
-        dynamodb.create_table(**properties)
+    create_tables()
     now = dt.datetime.now(dt.timezone.utc)
     messages = [SaveKeyMessage(order_id=f"cold-{i}", tariff_class="express", phone_ids=[PHONE],
                                created_at=now - dt.timedelta(minutes=i)) for i in range(5)]

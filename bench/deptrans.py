@@ -24,6 +24,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import _env  # noqa: E402
 from _env import deliver, prepare  # noqa: E402
 
 ROOT = prepare()
@@ -33,13 +34,12 @@ from moto import mock_aws  # noqa: E402
 from pynamodb.connection.base import Connection  # noqa: E402
 
 from app import app  # noqa: E402
-from chalicelib.core import aws, clock, config, http  # noqa: E402
-from chalicelib.core.settings import reload_settings  # noqa: E402
+from chalicelib.core import aws, clock  # noqa: E402
+from chalicelib.core.clock import utc_text  # noqa: E402
 from chalicelib.deptrans import events, feeds, krt, sender  # noqa: E402
 from chalicelib.deptrans.models import (  # noqa: E402
-    PENDING_SHARDS, DriverProfile, KrtTokenItem, StatusQueueEntry, driver_key, shard_of, utc_text,
+    PENDING_SHARDS, DriverProfile, KrtTokenItem, StatusQueueEntry, driver_key, shard_of,
 )
-from chalicelib.infra import _all_tables  # noqa: E402
 
 QUEUE = "deptrans_contractor_status_events"
 T0 = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
@@ -102,16 +102,8 @@ def serialise_moto() -> None:
 
 
 def fresh_tables() -> None:
-    reload_settings()
-    aws.reset_clients()
-    http.reset_sessions()
-    config.forget_all_caches()
+    _env.fresh_tables()
     krt.forget()
-    for model in _all_tables():
-        model._connection = None
-        if model.exists():
-            model.delete_table()
-        model.create_table(wait=True)
 
 
 # --- 1. status events ------------------------------------------------------------------------------

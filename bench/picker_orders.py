@@ -18,7 +18,7 @@ import sys
 import time
 
 # As in a warm Lambda: configs are cached, not read per event.
-from _env import deliver, prepare  # noqa: E402
+from _env import deliver, fresh_tables, prepare  # noqa: E402
 
 ROOT = prepare()
 
@@ -27,9 +27,7 @@ from moto import mock_aws  # noqa: E402
 from pynamodb.connection.base import Connection  # noqa: E402
 
 from app import app  # noqa: E402
-from chalicelib.core import aws, clock, config  # noqa: E402
-from chalicelib.core.settings import reload_settings  # noqa: E402
-from chalicelib.infra import _all_tables  # noqa: E402
+from chalicelib.core import clock, config  # noqa: E402
 from chalicelib.picker_orders import service, upstreams  # noqa: E402
 from chalicelib.picker_orders.models import PickerOrder, event_version  # noqa: E402
 from chalicelib.picker_orders.schemas import STATUSES_TIMEOUT, OrderState, UpstreamPickerOrder  # noqa: E402
@@ -69,17 +67,6 @@ class Counter:
     @property
     def total_calls(self) -> int:
         return sum(self.calls.values())
-
-
-def fresh_tables() -> None:
-    reload_settings()
-    aws.reset_clients()
-    config.forget_all_caches()
-    for model in _all_tables():
-        model._connection = None
-        if model.exists():
-            model.delete_table()
-        model.create_table(wait=True)
 
 
 def seed_orders(stale: int, fresh: int, now: dt.datetime) -> None:

@@ -17,6 +17,7 @@ import json
 import statistics
 import time
 
+import _env  # noqa: E402
 from _env import prepare  # noqa: E402
 
 
@@ -39,7 +40,6 @@ from chalice.test import Client  # noqa: E402
 
 from app import app  # noqa: E402
 from chalicelib.core import aws  # noqa: E402
-from chalicelib.infra import _all_tables, table_resource  # noqa: E402
 
 REQUESTS = 600
 PHONE = "phone-bench"
@@ -56,11 +56,7 @@ botocore.client.BaseClient._make_api_call = _counting_call
 
 
 def create_tables() -> None:
-    dynamodb = aws.client("dynamodb")
-    for model in _all_tables():
-        properties = dict(table_resource(model, stage="local")["Properties"])
-        properties.pop("TimeToLiveSpecification", None)
-        dynamodb.create_table(**properties)
+    _env.create_tables()
     sqs = aws.client("sqs")
     for source in app.event_sources:
         if getattr(source, "queue", None):
