@@ -23,9 +23,10 @@ import json
 import re
 from typing import Any, Callable
 
-from chalice import BadRequestError, Blueprint, IAMAuthorizer, Response
+from chalice import Blueprint, IAMAuthorizer, Response
 from pydantic import BaseModel, ValidationError
 
+from . import request_body
 from .errors import AppError, BadRequest, Forbidden, Unauthorized, validation_details
 from .identity import (  # noqa: F401 - the route kinds are part of this module's API
     DRIVER, EATS_USER, IDENTITY_VALUE, INTERNAL, KINDS, PUBLIC, DriverIdentity, EatsUserIdentity,
@@ -117,6 +118,8 @@ def _parse(schema: type[BaseModel] | None, data: Any, where: str):
         return schema.model_validate(data or {})
     except ValidationError as error:
         raise _InvalidInput(f"invalid {where}", validation_details(error)) from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as error:  # a validator tripped on an edge value
+        raise _InvalidInput(f"invalid {where}", {"errors": [{"loc": where, "msg": type(error).__name__}]}) from None
 
 
 class _InvalidInput(Exception):
@@ -132,20 +135,23 @@ def _read_call(request, kind: str, spec: RouteSpec, path_params: dict) -> Call:
     elif kind == EATS_USER:
         call.identity = _eats_identity(request)
     call.headers = _parse(spec.headers, {k.lower(): v for k, v in (request.headers or {}).items()}, "headers")
-    call.query = _parse(spec.query, dict(request.query_params or {}), "query")
+    call.query = _parse(spec.query, _query_params(request), "query")
     if spec.body is not None:
-        if not (request.raw_body or b"").strip():
-            raise BadRequest("a JSON body is required", code="body_required")
-        try:
-            raw = request.json_body
-        except BadRequestError:
-            raise BadRequest("request body is not valid JSON", code="invalid_json") from None
-        if raw is None:
-            raise BadRequest("a JSON body is required", code="body_required")
-        if not isinstance(raw, dict):
-            raise BadRequest("the JSON body must be an object", code="invalid_body")
-        call.body = _parse(spec.body, raw, "body")
+        call.body = _parse(spec.body, request_body.read_object(request.raw_body), "body")
     return call
+
+
+def _query_params(request) -> dict[str, str]:
+    """The query as one value per name. A name given twice is refused: gateways disagree on which one wins
+    (API Gateway keeps the last, the emulator the first), so any answer would be a guess."""
+    params = request.query_params
+    if not params:
+        return {}
+    repeated = sorted(name for name in params if len(params.getlist(name)) > 1)
+    if repeated:
+        raise BadRequest("a query parameter is given more than once", code="duplicate_parameter",
+                         details={"errors": [{"loc": name, "msg": "given more than once"} for name in repeated]})
+    return dict(params)
 
 
 def _render(result: Any, status: int) -> Response:

@@ -37,3 +37,28 @@ def to_utc(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=dt.timezone.utc)
     return moment.astimezone(dt.timezone.utc)
+
+
+# The moments this system can mean. Anything outside is bad input, whoever sent it: at the edge of datetime's
+# range arithmetic overflows (9999-12-31T23:00-05:00 cannot even be converted to UTC, and created_at + 7 days
+# cannot be added), and no order, shift or claim of ours is from before 2000 or after 2100.
+SANE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+SANE_UNTIL = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def sane_utc(moment: dt.datetime) -> dt.datetime:
+    """`moment` in UTC (naive taken as UTC); ValueError when it lies outside [SANE_FROM, SANE_UNTIL).
+    The year is checked before converting: the conversion itself overflows at the edge of the range."""
+    if not SANE_FROM.year - 1 <= moment.year <= SANE_UNTIL.year:
+        raise ValueError(f"a moment between {SANE_FROM.year} and {SANE_UNTIL.year} is expected")
+    utc = to_utc(moment)
+    if not SANE_FROM <= utc < SANE_UNTIL:
+        raise ValueError(f"a moment between {SANE_FROM.year} and {SANE_UNTIL.year} is expected")
+    return utc
+
+
+def sane_epoch(seconds: float) -> float:
+    """Epoch seconds within the same range; ValueError otherwise (never OverflowError/OSError later)."""
+    if not SANE_FROM.timestamp() <= seconds < SANE_UNTIL.timestamp():
+        raise ValueError(f"epoch seconds between {SANE_FROM.year} and {SANE_UNTIL.year} are expected")
+    return seconds

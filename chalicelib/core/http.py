@@ -3,11 +3,19 @@
 Failures become domain errors: timeouts, refused connections and 5xx that outlast the retries raise
 UpstreamUnavailable (the caller decides the fallback); a definite 4xx raises UpstreamRejected.
 POST is retried only with an idempotency key, which is sent as `X-Idempotency-Token`.
+
+Idempotency keys: ONE key per logical upstream call, shared by that call's retries only. Most calls take a
+fresh one (`idempotency_key=fresh_key()`): its retries are urllib3's, inside this call. A call whose retries
+span invocations (a claim created for a planning attempt, re-sent after a crash) keeps a random key stored with
+its task. A key is never derived from what the call is about (a driver, a car, a token, a cursor): an upstream
+that answers a repeated key with its first answer, as idempotent APIs do, would hand the first answer to a
+different request.
 """
 from __future__ import annotations
 
 import functools
 import sys
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from . import metrics
@@ -37,6 +45,11 @@ def _retry(retries: int, methods: frozenset[str]):
         respect_retry_after_header=True, retry_after_max=RETRY_AFTER_CAP_SECONDS,
         raise_on_status=False,
     )
+
+
+def fresh_key() -> str:
+    """A new idempotency key for one logical call (see the module docstring)."""
+    return uuid.uuid4().hex
 
 
 DEFAULT_POOL_SIZE = 10

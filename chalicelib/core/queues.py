@@ -42,11 +42,11 @@ class MessageMeta:
 
 def _meta(record: dict, queue: str) -> MessageMeta:
     attributes = record.get("attributes") or {}
-    return MessageMeta(
-        message_id=record.get("messageId", ""),
-        receive_count=int(attributes.get("ApproximateReceiveCount") or 1),
-        queue=queue,
-    )
+    try:
+        receive_count = int(attributes.get("ApproximateReceiveCount") or 1)
+    except (TypeError, ValueError):
+        receive_count = 1
+    return MessageMeta(message_id=str(record.get("messageId", "")), receive_count=receive_count, queue=queue)
 
 
 def _count(queue: str, values: dict[str, int]) -> dict:
@@ -54,25 +54,36 @@ def _count(queue: str, values: dict[str, int]) -> dict:
     return metrics.counts(metrics.service_of(QUEUES.get(queue, {}).get("module", "unknown")), values, queue=queue)
 
 
-def _parse(record: dict, schema: type[M], queue: str) -> tuple[M | None, MessageMeta]:
-    """The record's message, or None (logged with the reasons, never the body) when it does not validate."""
-    meta = _meta(record, queue)
+def _parse(record: dict, schema: type[M], meta: MessageMeta) -> M | None:
+    """The record's message, or None (logged with the reasons, never the body) when it cannot be read.
+
+    Any failure counts, not only a ValidationError: a body nested past the recursion limit, a number past
+    int()'s digit limit or a validator that trips on an edge value must fail this record alone."""
     try:
-        return schema.model_validate_json(record.get("body") or ""), meta
-    except ValidationError as error:
+        return schema.model_validate_json(record.get("body") or "")
+    except Exception as error:  # noqa: BLE001 - whatever the body does, it is this record's failure
+        details = validation_details(error) if isinstance(error, ValidationError) else {"error": describe(error)}
         log.error_event(
-            "queue.message_invalid", queue=queue, message_id=meta.message_id, receive_count=meta.receive_count,
-            metrics=_count(queue, {"MessagesInvalid": 1}), **validation_details(error),
+            "queue.message_invalid", queue=meta.queue, message_id=meta.message_id, receive_count=meta.receive_count,
+            metrics=_count(meta.queue, {"MessagesInvalid": 1}), **details,
         )
-        return None, meta
+        return None
+
+
+def _failed(meta: MessageMeta, error: BaseException) -> None:
+    log.error_event("queue.message_failed", queue=meta.queue, message_id=meta.message_id,
+                    receive_count=meta.receive_count, error=describe(error),
+                    metrics=_count(meta.queue, {"MessagesFailed": 1}))
 
 
 def handle_batch(records: list[dict], schema: type[M], handle: Callable[[M, MessageMeta], None], queue: str) -> dict:
-    """Run `handle` on every record; return the partial-batch answer SQS expects."""
+    """Run `handle` on every record; return the partial-batch answer SQS expects. Nothing a record holds can
+    raise out of here: a record that does not parse, or whose handling raises, is reported failed alone."""
     failures = []
     for record in records:
         started = time.perf_counter()
-        message, meta = _parse(record, schema, queue)
+        meta = _meta(record, queue)
+        message = _parse(record, schema, meta)
         if message is None:
             failures.append({"itemIdentifier": meta.message_id})
             continue
@@ -80,14 +91,27 @@ def handle_batch(records: list[dict], schema: type[M], handle: Callable[[M, Mess
             handle(message, meta)
         except Exception as error:  # one bad record must not fail its batch-mates
             failures.append({"itemIdentifier": meta.message_id})
-            log.error_event(
-                "queue.message_failed", queue=queue, message_id=meta.message_id,
-                receive_count=meta.receive_count, error=describe(error), metrics=_count(queue, {"MessagesFailed": 1}),
-            )
+            _failed(meta, error)
             continue
         log.event("queue.message_done", queue=queue, message_id=meta.message_id,
                   ms=round((time.perf_counter() - started) * 1000, 2), metrics=_count(queue, {"MessagesDone": 1}))
     return {"batchItemFailures": failures}
+
+
+def _handle_together(parsed: list[tuple[M, MessageMeta]], handle: Callable, queue: str) -> set[str]:
+    """The message ids of `parsed` that failed. When the whole call raises (one message may have tripped
+    something computed from it), every message is handled again alone, so only the bad ones fail."""
+    try:
+        return set(handle(parsed))
+    except Exception as error:
+        if len(parsed) == 1:
+            _failed(parsed[0][1], error)
+            return {parsed[0][1].message_id}
+        log.warning_event("queue.batch_split", queue=queue, size=len(parsed), error=describe(error))
+    failed: set[str] = set()
+    for one in parsed:
+        failed |= _handle_together([one], handle, queue)
+    return failed
 
 
 def handle_batch_together(
@@ -95,23 +119,20 @@ def handle_batch_together(
 ) -> dict:
     """Parse every record, hand the valid ones to `handle` at once; it returns the message ids that failed.
 
-    For consumers that write a whole batch in one call; invalid records still fail alone.
-    """
+    For consumers that write a whole batch in one call; invalid records still fail alone, and a batch whose
+    handling raises is handled again message by message (handlers are idempotent: what was written stays)."""
     failures: list[str] = []
     parsed: list[tuple[M, MessageMeta]] = []
     for record in records:
-        message, meta = _parse(record, schema, queue)
+        meta = _meta(record, queue)
+        message = _parse(record, schema, meta)
         if message is None:
             failures.append(meta.message_id)
         else:
             parsed.append((message, meta))
     if parsed:
         started = time.perf_counter()
-        try:
-            failed = set(handle(parsed))
-        except Exception as error:
-            failed = {meta.message_id for _, meta in parsed}
-            log.error_event("queue.batch_failed", queue=queue, size=len(parsed), error=describe(error))
+        failed = _handle_together(parsed, handle, queue)
         failed_here = [meta.message_id for _, meta in parsed if meta.message_id in failed]
         failures.extend(failed_here)
         log.event("queue.batch_done", queue=queue, size=len(parsed), failed=len(failed_here),

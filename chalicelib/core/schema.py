@@ -10,10 +10,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from .clock import to_utc
+from .clock import sane_epoch, sane_utc
 
-# A timestamp as every payload takes it: naive means UTC, aware is converted to UTC.
-UtcDatetime = Annotated[dt.datetime, AfterValidator(to_utc)]
+# A timestamp as every payload takes it (queue messages, requests, upstream answers): naive means UTC, aware is
+# converted to UTC, and one outside 2000-2100 is invalid (core/clock.py: sane_utc).
+UtcDatetime = Annotated[dt.datetime, AfterValidator(sane_utc)]
+# Epoch seconds as a payload carries them, in the same range.
+EpochSecondsValue = Annotated[int, AfterValidator(sane_epoch)]
 
 
 class Schema(BaseModel):

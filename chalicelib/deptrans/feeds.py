@@ -59,7 +59,7 @@ def decode_cursor(cursor: str | None) -> list[str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." nested deep
         raise BadRequest("the cursor is malformed", code="invalid_cursor") from None
     positions = data.get("p") if isinstance(data, dict) and data.get("v") == 1 else None
     if not isinstance(positions, list) or len(positions) != FEED_SHARDS or not all(

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import enum
+import re
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from chalicelib.core import config
 from chalicelib.core.schema import Schema, UtcDatetime
@@ -149,8 +150,18 @@ class RegionBounds(Schema):
         return self.min_lon <= lon <= self.max_lon and self.min_lat <= lat <= self.max_lat
 
 
+def _compiles(pattern: str) -> str:
+    """Checked at PUT: a pattern that does not compile would fail every ID bind (bindings.py matches with it)."""
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"not a valid regular expression: {error.msg}") from None
+    return pattern
+
+
 ID_PATTERN = config.define(
-    "deptrans_id_pattern", Annotated[str, StringConstraints(min_length=1, max_length=256)], r"^[0-9A-Z]{6,32}$",
+    "deptrans_id_pattern", Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_compiles)],
+    r"^[0-9A-Z]{6,32}$",
     "The format of a driver's KRT registry ID, checked before KRT is asked.",
 )
 REGION = config.define(

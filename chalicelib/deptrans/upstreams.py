@@ -46,7 +46,7 @@ def licence_pd_ids(drivers: list[Driver]) -> dict[Driver, str | None]:
     found: dict[Driver, str | None] = {}
     for chunk in _chunks(drivers):
         body = http.call_json(DRIVER_PROFILES, "POST", "/v1/driver/profiles/retrieve",
-                              json={"drivers": _pairs(chunk)}, idempotency_key="profiles-retrieve")
+                              json={"drivers": _pairs(chunk)}, idempotency_key=http.fresh_key())
         for row in _rows(body, "profiles", DRIVER_PROFILES):
             key = _key(row)
             pd_id = row.get("driver_license_pd_id")
@@ -61,7 +61,7 @@ def licence_number(pd_id: str) -> str | None:
     """POST /v1/driver_licenses/retrieve: the licence number behind a pd_id (None: personal does not know it)."""
     try:
         body = http.call_json(PERSONAL, "POST", "/v1/driver_licenses/retrieve", json={"id": pd_id},
-                              idempotency_key="licence-retrieve")
+                              idempotency_key=http.fresh_key())
     except UpstreamRejected as error:
         if error.upstream_status == 404:
             return None
@@ -77,7 +77,7 @@ def positions(drivers: list[Driver]) -> dict[Driver, tuple[float, float] | None]
     found: dict[Driver, tuple[float, float] | None] = {}
     for chunk in _chunks(drivers):
         body = http.call_json(DRIVER_TRACKSTORY, "POST", "/v2/positions", json={"drivers": _pairs(chunk)},
-                              idempotency_key="positions")
+                              idempotency_key=http.fresh_key())
         for row in _rows(body, "results", DRIVER_TRACKSTORY):
             key, position = _key(row), row.get("position")
             if key in chunk and isinstance(position, list) and len(position) == 2 \
@@ -93,7 +93,7 @@ def categories(drivers: list[Driver]) -> dict[Driver, list[str]]:
     found: dict[Driver, list[str]] = {}
     for chunk in _chunks(drivers):
         body = http.call_json(DRIVER_CATEGORIES, "POST", "/v2/aggregation/categories",
-                              json={"drivers": _pairs(chunk)}, idempotency_key="categories")
+                              json={"drivers": _pairs(chunk)}, idempotency_key=http.fresh_key())
         for row in _rows(body, "drivers", DRIVER_CATEGORIES):
             key, names = _key(row), row.get("categories")
             if key in chunk and isinstance(names, list):

@@ -6,7 +6,7 @@ import enum
 from typing import Annotated
 
 from pydantic import (
-    AliasChoices, ConfigDict, Field, StringConstraints, field_validator, model_validator,
+    AfterValidator, AliasChoices, ConfigDict, Field, StringConstraints, field_validator, model_validator,
 )
 
 from chalicelib.core.schema import Schema, UtcDatetime
@@ -192,8 +192,17 @@ class PickerScreenTexts(Schema):
 # periodic job has no caller: user_id there is the order's customer, when known).
 TRACKING_KWARGS = ("user_id", "order_nr", "place_id")
 REFRESH_KWARGS = ("order_nr", "place_id", "user_id")
+def _one_timeout_per_status(settings: list[TimeoutSettings]) -> list[TimeoutSettings]:
+    """Checked at PUT: two timeouts for one status would leave the updater to guess which one holds."""
+    statuses = [setting.status for setting in settings]
+    if len(set(statuses)) != len(statuses):
+        raise ValueError("each status is listed once")
+    return settings
+
+
+StatusTimeouts = Annotated[list[TimeoutSettings], Field(max_length=50), AfterValidator(_one_timeout_per_status)]
 STATUSES_TIMEOUT = config.experiment(
-    "eats_orders_tracking_picker_statuses_timeout", list[TimeoutSettings], [],
+    "eats_orders_tracking_picker_statuses_timeout", StatusTimeouts, [],
     "Experiment: refresh an order from eats-picker-orders when it has stayed in a listed status for longer "
     "than `timeout` seconds. Orders in unlisted statuses are never refreshed. Kwargs: the order's order_nr, "
     "place_id and customer (user_id).",

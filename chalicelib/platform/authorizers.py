@@ -23,7 +23,6 @@ context values as they are (the gateway stringifies them; ours are strings alrea
 """
 from __future__ import annotations
 
-import hashlib
 import re
 
 from chalice import Blueprint
@@ -73,9 +72,10 @@ def check_session(upstream: str, token: str | None, fields: tuple[str, ...]) -> 
         raise Unauthorized()
     try:
         # A session check is a read with no side effect, so a retried POST cannot do anything twice: it gets
-        # core.http's bounded retries by carrying a key, derived from the token (never the token itself).
+        # core.http's bounded retries by carrying a key. A fresh one per check: a key per token would let an
+        # idempotent session service replay "valid" for a session that has ended since.
         answer = http.call_json(upstream, "POST", CHECK_PATH, json={"token": token},
-                                idempotency_key="session-check-" + hashlib.sha256(token.encode()).hexdigest()[:32])
+                                idempotency_key=http.fresh_key())
     except UpstreamRejected as error:
         if error.upstream_status in _NO_SESSION:
             log.event("authorizer.refused", upstream=upstream, reason="unknown_or_expired")

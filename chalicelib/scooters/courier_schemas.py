@@ -9,8 +9,8 @@ from chalicelib.core.schema import Schema
 
 # A cargo claim id (hex in the real API; anything id-like is accepted, nothing else reaches the lookups).
 ClaimId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
-# A route point id as the claim reports it (an integer in the real API; compared as text).
-PointId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+# A route point id: an integer in the cargo API (validated as one before any lookup; compared as text).
+PointId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]
 CellId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 
 

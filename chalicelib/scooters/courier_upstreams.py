@@ -144,7 +144,7 @@ def add_tag(car_id: str, tag: str) -> None:
     # tag/add is idempotent upstream (an existing tag of that name is returned as it is): safe to retry.
     try:
         http.call_json(SCOOTER_BACKEND, "POST", "/tag/add", json={"car_id": car_id, "tag": tag},
-                       idempotency_key=f"scooters-tag:{car_id}:{tag}")
+                       idempotency_key=http.fresh_key())
     except (UpstreamUnavailable, UpstreamRejected):
         raise ScooterUnavailable(SCOOTER_DOWN) from None
 

@@ -48,6 +48,7 @@ def _create(car_id: str, tag_id: str, info) -> bool:
     now = clock.now()
     task = RechargeTask(
         task_id_of(car_id, tag_id), car_id=car_id, tag_id=tag_id, status=NEW, attempt=1,
+        attempt_key=planner.new_attempt_key(),
         position=list(info.position), battery_id=info.battery.id if info.battery else None,
         failures=0, sweep=SWEEP, due_at=epoch(now) + planner.WATCHDOG_SECONDS,
         created_at=now, updated_at=now, expires_at=now + planner.TASK_TTL,

@@ -14,8 +14,8 @@ Task lifecycle (`status`), written only by the recharge flow (finder/planner/fol
     any of booking/booked/claimed/performer_found -> waiting (unbooked, claim dropped, not_before set)
     -> booking ... (the next attempt)
 `claim_status` is the claim's status as cargo last reported it (journal), `current_point_id` the point the
-courier is heading to. `attempt` numbers the planning attempts: a cargo request_id and a booking token are
-derived from (task_id, attempt), so replays of one attempt reuse them and a new attempt never collides.
+courier is heading to. `attempt` numbers the planning attempts; each has its own random `attempt_key`, from
+which a cargo request_id and a booking token are made, so replays of one attempt reuse them and nothing else does.
 
 Courier fields (written by the courier screens, chalicelib/scooters/courier*.py): taken_cell_ids,
 broken_cell_ids, handed_over_by_storekeeper, vehicle_missing, vehicle_destroyed, new_battery_id.
@@ -72,6 +72,10 @@ class RechargeTask(Table):
     tag_id = UnicodeAttribute()
     status = UnicodeAttribute()
     attempt = NumberAttribute(default=1)
+    # A random key per planning attempt, set when the attempt starts: the booking token and the claim's
+    # request_id are made from it, so replays of one attempt reuse them and no other request ever does.
+    # Absent on tasks written before it existed (planner.attempt_key falls back for those).
+    attempt_key = UnicodeAttribute(null=True)
     # The scooter's position when found, [lon, lat].
     position = ListAttribute(of=NumberAttribute)
     # The discharged battery's id (car/info); the swap is checked against it.

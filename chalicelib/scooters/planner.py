@@ -2,7 +2,7 @@
 
 One task per message of `scooters_misc_recharge`. Replays are harmless: every step is keyed on the task's
 planning `attempt` (a conditional write guards each move; the booking token and the claim's request_id are
-derived from (task_id, attempt), so a replay of the same attempt gets the same booking and the same claim).
+made from the attempt's random key, so a replay of the same attempt gets the same booking and the same claim).
 An attempt ends when its booking is released (no claim could be made, or the claim failed / found no
 performer): the task waits (`waiting`, `not_before`) and the next attempt starts with attempt + 1.
 
@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import uuid
 
 from pynamodb.exceptions import UpdateError
 
@@ -30,7 +31,7 @@ from .models import (
     BOOKED, BOOKING, CLAIMED, DESTINATION, NEW, RETURN, SOURCE, SWEEP, WAITING, RechargeTask, get_task,
 )
 from .schemas import (
-    ALGORITHM, CLAIM_SETTINGS, DEPOTS, RETRY_DELAYS, Depot, NearestParams, PlanMessage, RechargeAlgorithm,
+    ALGORITHM, CLAIM_SETTINGS, DEPOTS, NEAREST, RETRY_DELAYS, Depot, NearestParams, PlanMessage, RechargeAlgorithm,
 )
 
 log = get_logger(__name__)
@@ -43,7 +44,6 @@ WATCHDOG_SECONDS = 15 * 60
 # A waiting task's own message is due at not_before; the sweep steps in this much later.
 WAITING_GRACE_SECONDS = 5 * 60
 EARTH_RADIUS_KM = 6371.0088
-NEAREST = "nearest_with_available_acc"
 PLANNABLE = (NEW, BOOKING, BOOKED, WAITING)
 
 
@@ -64,19 +64,26 @@ def recharge_algorithm(task: RechargeTask) -> RechargeAlgorithm:
     return ALGORITHM.get(car_id=task.car_id)
 
 
-def _attempt_token(task_id: str, attempt: int, what: str) -> str:
-    digest = hashlib.sha256(f"{task_id}\n{attempt}".encode()).hexdigest()[:40]
-    return f"scooters-{what}-{digest}"
+def new_attempt_key() -> str:
+    return uuid.uuid4().hex
+
+
+def attempt_key(task: RechargeTask) -> str:
+    """The attempt's random key. Tasks written before keys were stored: the digest they always used."""
+    if task.attempt_key:
+        return task.attempt_key
+    return hashlib.sha256(f"{task.task_id}\n{task.attempt}".encode()).hexdigest()[:40]
 
 
 def claim_request_id(task: RechargeTask) -> str:
-    """Stable for every retry and replay of one attempt; a new attempt gets a new one (a reused request_id
-    would answer the old, failed claim)."""
-    return _attempt_token(task.task_id, task.attempt, "claim")
+    """Stable for every retry and replay of one attempt (cargo answers a repeated request_id with the first
+    claim); a new attempt gets a new one (a reused request_id would answer the old, failed claim)."""
+    return f"scooters-claim-{attempt_key(task)}"
 
 
 def booking_token(task: RechargeTask, cabinet_id: str) -> str:
-    return _attempt_token(task.task_id, task.attempt, "book") + ":" + cabinet_id
+    """One booking call per attempt and cabinet: its retries and replays share this token, nothing else does."""
+    return f"scooters-book-{attempt_key(task)}:{cabinet_id}"
 
 
 # --- messages -------------------------------------------------------------------------------------------
@@ -145,7 +152,8 @@ def reschedule(task: RechargeTask, reason: str, *, release: bool, expect_claim: 
     ]
     if release:
         pending = _release(task)
-        actions += [RechargeTask.attempt.set(attempt), RechargeTask.pending_unbook_ids.set(pending or None)]
+        actions += [RechargeTask.attempt.set(attempt), RechargeTask.attempt_key.set(new_attempt_key()),
+                    RechargeTask.pending_unbook_ids.set(pending or None)]
         actions += [attribute.remove() for attribute in (
             RechargeTask.book_id, RechargeTask.cell_ids, RechargeTask.cabinet_id, RechargeTask.store_id,
             RechargeTask.cabinet_position, RechargeTask.claim_id, RechargeTask.claim_version,

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from chalicelib.core import config
-from chalicelib.core.schema import Schema
+from chalicelib.core.schema import EpochSecondsValue, Schema
 
 # A depot id is namespaced by kind (doc: "grocery:123", "garage:321") so ids of two kinds never collide.
 StoreId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(grocery|garage):[A-Za-z0-9_.-]{1,64}$")]
@@ -39,15 +39,6 @@ class Depot(Schema):
     _check_position = field_validator("position")(_lon_lat)
 
 
-class RechargeAlgorithm(Schema):
-    """`method` is read as a plain string: an unknown one is a configuration error found at planning time
-    (logged, task retried later), not a value the config API refuses: the doc's experiment may name methods
-    a newer build knows."""
-
-    method: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
 class NearestParams(Schema):
     """Params of `nearest_with_available_acc`. A cabinet qualifies when it is within `max_distance_km` of the
     scooter (great circle) AND the courier's walk from it, at `walk_speed_kmh`, takes at most `max_walk_min`."""
@@ -56,6 +47,31 @@ class NearestParams(Schema):
     max_distance_km: Annotated[float, Field(gt=0, le=500)] = 20.0
     max_walk_min: Annotated[float, Field(gt=0, le=24 * 60)] = 60.0
     walk_speed_kmh: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+
+NEAREST = "nearest_with_available_acc"
+# The methods this build knows, and the params each takes.
+ALGORITHM_PARAMS: dict[str, type[Schema]] = {NEAREST: NearestParams}
+
+
+class RechargeAlgorithm(Schema):
+    """`method` is read as a plain string: an unknown one is a configuration error found at planning time
+    (logged, task retried later), not a value the config API refuses: the doc's experiment may name methods
+    a newer build knows. A known method's params are checked here, at PUT, as the planner will read them, and
+    a param it does not know is refused (a misspelt `max_walk_mins` would silently leave the default)."""
+
+    method: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _params_of_known_method(self) -> "RechargeAlgorithm":
+        params_model = ALGORITHM_PARAMS.get(self.method)
+        if params_model is not None:
+            unknown = set(self.params) - set(params_model.model_fields)
+            if unknown:
+                raise ValueError(f"{self.method} takes no param {', '.join(sorted(unknown))}")
+            params_model.model_validate(self.params)
+        return self
 
 
 class BatteryItem(Schema):
@@ -87,8 +103,16 @@ class RetrySettings(Schema):
     max_delay: Annotated[int, Field(ge=60, le=7 * 86400)] = 6 * 3600  # backoff cap for repeated failures
 
 
+def _unique_stores(depots: list[Depot]) -> list[Depot]:
+    """Checked at PUT: a store listed twice would be booked from under two positions."""
+    ids = [depot.store_id for depot in depots]
+    if len(set(ids)) != len(ids):
+        raise ValueError("each store_id is listed once")
+    return depots
+
+
 DEPOTS = config.define(
-    "scooters_depots", list[Depot], [],
+    "scooters_depots", Annotated[list[Depot], Field(max_length=10_000), AfterValidator(_unique_stores)], [],
     "Depots (lavkas and garages) with a battery cabinet: [{\"store_id\": \"grocery:123\", \"position\": [lon, lat]}]."
     " Ids are namespaced grocery: / garage:.",
 )
@@ -110,7 +134,7 @@ class PlanMessage(Schema):
     model_config = ConfigDict(defer_build=True, extra="ignore")
     task_id: TaskId
     attempt: Annotated[int, Field(ge=1)] = 1
-    not_before: int | None = None
+    not_before: EpochSecondsValue | None = None
 
 
 # --- upstream answers (extra fields ignored: upstreams add fields) --------------------------------------

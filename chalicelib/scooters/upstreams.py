@@ -1,8 +1,9 @@
 """Clients of the scooter backend, the cabinets service (scooter-accumulator) and cargo's claims API v2.
 
 Every call goes through core.http: timeouts, bounded retries with backoff (POSTs only with an idempotency
-key; these POSTs are all safe to repeat: tag calls and bookings are idempotent by name or token, claim creation
-by request_id, the journal by cursor). Failures raise UpstreamUnavailable (down, 5xx, 429, timeouts, an
+key: a fresh one per call, or, for a booking or a claim re-sent across invocations, the attempt's stored key;
+these POSTs are all safe to repeat: tag calls are idempotent by name, bookings by token, claim creation by
+request_id). Failures raise UpstreamUnavailable (down, 5xx, 429, timeouts, an
 answer that does not parse) or UpstreamRejected (a definite 4xx); callers decide the fallback.
 
 Cargo wants `Authorization: Bearer <OAuth token>`: the token is an SSM Parameter Store SecureString named by
@@ -69,9 +70,12 @@ def _parse(model: type[BaseModel], body, upstream: str):
         raise UpstreamUnavailable(f"upstream {upstream} answered an unexpected body") from error
 
 
-def _post(upstream: str, path: str, body=None, *, key: str, params: dict | None = None):
+def _post(upstream: str, path: str, body=None, *, key: str | None = None, params: dict | None = None):
+    """A POST whose retries share one key: `key` for a call re-sent across invocations (stored with the task),
+    else a fresh one for this call alone (core/http.py: never a key derived from the car, tag or claim)."""
     headers = _cargo_headers() if upstream == CARGO else None
-    return http.call_json(upstream, "POST", path, json=body, params=params, idempotency_key=key, headers=headers)
+    return http.call_json(upstream, "POST", path, json=body, params=params, idempotency_key=key or http.fresh_key(),
+                          headers=headers)
 
 
 # --- scooter backend --------------------------------------------------------------------------------------
@@ -93,28 +97,25 @@ def car_info(car_id: str) -> CarInfo | None:
 
 
 def add_tag(car_id: str, tag: str) -> None:
-    _post(SCOOTER_BACKEND, "/tag/add", {"car_id": car_id, "tag": tag}, key=f"tag-add:{car_id}:{tag}")
+    _post(SCOOTER_BACKEND, "/tag/add", {"car_id": car_id, "tag": tag})
 
 
 def remove_tag(car_id: str, tag: str) -> None:
-    _post(SCOOTER_BACKEND, "/tag/remove", {"car_id": car_id, "tag": tag}, key=f"tag-remove:{car_id}:{tag}")
+    _post(SCOOTER_BACKEND, "/tag/remove", {"car_id": car_id, "tag": tag})
 
 
 def set_tag_details(car_id: str, tag_id: str, details: dict) -> None:
-    _post(SCOOTER_BACKEND, "/car/details", {"car_id": car_id, "tag_id": tag_id, "details": details},
-          key=f"details:{car_id}:{tag_id}")
+    _post(SCOOTER_BACKEND, "/car/details", {"car_id": car_id, "tag_id": tag_id, "details": details})
 
 
 def servicing_start(car_id: str, tag_id: str, performer: dict) -> None:
-    _post(SCOOTER_BACKEND, "/servicing/start", {"car_id": car_id, "tag_id": tag_id, "performer": performer},
-          key=f"servicing-start:{car_id}:{tag_id}")
+    _post(SCOOTER_BACKEND, "/servicing/start", {"car_id": car_id, "tag_id": tag_id, "performer": performer})
 
 
 def servicing_finish(car_id: str, tag_id: str) -> bool:
     """False when the servicing never started (409 not_started): nothing to finish."""
     try:
-        _post(SCOOTER_BACKEND, "/servicing/finish", {"car_id": car_id, "tag_id": tag_id},
-              key=f"servicing-finish:{car_id}:{tag_id}")
+        _post(SCOOTER_BACKEND, "/servicing/finish", {"car_id": car_id, "tag_id": tag_id})
     except UpstreamRejected as error:
         if error.upstream_status == 409:
             return False
@@ -125,8 +126,7 @@ def servicing_finish(car_id: str, tag_id: str) -> bool:
 # --- scooter-accumulator ----------------------------------------------------------------------------------
 
 def available_for_booking(store_ids: list[str]) -> list[StoreAvailability]:
-    body = _post(ACCUMULATOR, ACC + "/accumulator/available_for_booking", {"store_ids": store_ids},
-                 key="available:" + ",".join(store_ids)[:200])
+    body = _post(ACCUMULATOR, ACC + "/accumulator/available_for_booking", {"store_ids": store_ids})
     return _parse(Availability, body, ACCUMULATOR).stores
 
 
@@ -145,8 +145,7 @@ def book(cabinet_id: str, token: str) -> Booking | None:
 def _on_booking(action: str, book_id: str, extra: dict | None = None) -> bool:
     """False when the cabinets service no longer knows the booking (404): nothing left to change."""
     try:
-        _post(ACCUMULATOR, ACC + f"/booking/{action}", {"book_id": book_id, **(extra or {})},
-              key=f"{action}:{book_id}")
+        _post(ACCUMULATOR, ACC + f"/booking/{action}", {"book_id": book_id, **(extra or {})})
     except UpstreamRejected as error:
         if error.upstream_status == 404:
             return False
@@ -174,16 +173,15 @@ def create_claim(request_id: str, body: dict) -> Claim:
 
 
 def claim_info(claim_id: str) -> Claim:
-    answer = _post(CARGO, CLAIMS + "/info", None, params={"claim_id": claim_id}, key=f"info:{claim_id}")
+    answer = _post(CARGO, CLAIMS + "/info", None, params={"claim_id": claim_id})
     return _parse(Claim, answer, CARGO)
 
 
 def accept_claim(claim_id: str, version: int) -> None:
-    _post(CARGO, CLAIMS + "/accept", {"version": version}, params={"claim_id": claim_id},
-          key=f"accept:{claim_id}:{version}")
+    _post(CARGO, CLAIMS + "/accept", {"version": version}, params={"claim_id": claim_id})
 
 
 def journal(cursor: str | None) -> JournalPage:
     body = {} if cursor is None else {"cursor": cursor}
-    answer = _post(CARGO, CLAIMS + "/journal", body, key=f"journal:{cursor}")
+    answer = _post(CARGO, CLAIMS + "/journal", body)
     return _parse(JournalPage, answer, CARGO)
