@@ -29,7 +29,7 @@ from chalicelib.route_sharing import api as route_sharing_api  # noqa: E402
 from chalicelib.scooters import api as scooters_api  # noqa: E402
 # The config API serves every service's configs: each defines them in its schemas module, which its queue and
 # schedule handlers may be the only ones to import otherwise.
-from chalicelib.scooters import schemas as scooters_schemas  # noqa: E402,F401
+from chalicelib.scooters.recharge import schemas as scooters_schemas  # noqa: E402,F401
 
 # Set by the Lambda runtime (and the emulator's), never by packaging or the tests.
 API_FUNCTION_ONLY = "AWS_LAMBDA_FUNCTION_NAME" in os.environ

@@ -17,9 +17,10 @@ from chalicelib.core.errors import UpstreamRejected
 from chalicelib.deptrans import krt
 from chalicelib.deptrans import upstreams as deptrans_upstreams
 from chalicelib.platform import authorizers
-from chalicelib.scooters import courier_upstreams, planner
-from chalicelib.scooters import upstreams as scooters_upstreams
-from chalicelib.scooters.models import RechargeTask
+from chalicelib.scooters.courier import upstreams as courier_upstreams
+from chalicelib.scooters.recharge import attempts
+from chalicelib.scooters.recharge import upstreams as scooters_upstreams
+from chalicelib.scooters.recharge.models import RechargeTask
 from local.simulator.server import Fault
 
 DRIVER = ("park1", "drv1")
@@ -113,10 +114,10 @@ def test_claim_and_booking_keys_belong_to_their_attempt():
     them; another attempt, or another task of the same car, never does."""
     one, again = _task(1, "k1"), _task(1, "k1")
     next_attempt, other_task = _task(2, "k2"), _task(1, "k3")
-    assert planner.claim_request_id(one) == planner.claim_request_id(again)
-    assert planner.booking_token(one, "cab-1") == planner.booking_token(again, "cab-1")
-    ids = {planner.claim_request_id(t) for t in (one, next_attempt, other_task)}
-    tokens = {planner.booking_token(t, "cab-1") for t in (one, next_attempt, other_task)} | {
-        planner.booking_token(one, "cab-2")}
+    assert attempts.claim_request_id(one) == attempts.claim_request_id(again)
+    assert attempts.booking_token(one, "cab-1") == attempts.booking_token(again, "cab-1")
+    ids = {attempts.claim_request_id(t) for t in (one, next_attempt, other_task)}
+    tokens = {attempts.booking_token(t, "cab-1") for t in (one, next_attempt, other_task)} | {
+        attempts.booking_token(one, "cab-2")}
     assert len(ids) == 3 and len(tokens) == 4
-    assert planner.new_attempt_key() != planner.new_attempt_key()
+    assert attempts.new_attempt_key() != attempts.new_attempt_key()

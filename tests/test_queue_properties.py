@@ -25,7 +25,8 @@ from chalicelib.picker_orders.models import PickerOrder
 from chalicelib.route_sharing import service
 from chalicelib.route_sharing.models import SharedOrder
 from chalicelib.route_sharing.schemas import SaveKeyMessage
-from chalicelib.scooters.models import NEW, WAITING, RechargeTask, get_task
+from chalicelib.scooters.recharge.lifecycle import NEW, WAITING
+from chalicelib.scooters.recharge.models import RechargeTask, get_task
 from tests.conftest import failed_ids, sqs_event
 
 EXAMPLES = 100

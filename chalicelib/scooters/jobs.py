@@ -1,4 +1,5 @@
-"""Scooters periodic jobs: find discharged scooters, follow the cargo claims (one runner each)."""
+"""Scooters periodic jobs: find discharged scooters, follow the claims journal, reconcile the claims (one runner
+each, under its lease)."""
 from __future__ import annotations
 
 import time
@@ -8,7 +9,7 @@ from chalice import Blueprint, Rate
 from chalicelib.core.budget import remaining_seconds, worst_upstream_call
 from chalicelib.core.lease import single_runner
 
-from . import finder, follower
+from .recharge import finder, follower, reconciler
 
 bp = Blueprint(__name__)
 
@@ -42,3 +43,9 @@ def scooters_find_discharged(event) -> None:
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
 def scooters_follow_claims(event) -> None:
     _run("scooters_follow_claims", event, lambda deadline: follower.follow_claims(deadline=deadline))
+
+
+# Every 5 minutes (the issue's period): claims/info for open claims no event confirmed for a while (reconciler.py).
+@bp.schedule(Rate(5, unit=Rate.MINUTES))
+def scooters_reconcile_claims(event) -> None:
+    _run("scooters_reconcile_claims", event, lambda deadline: reconciler.reconcile_claims(deadline=deadline))

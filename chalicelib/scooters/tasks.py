@@ -5,8 +5,8 @@ from chalice import Blueprint
 
 from chalicelib.core.queues import MessageMeta, sqs_handler
 
-from . import planner
-from .schemas import PlanMessage
+from .recharge import planner
+from .recharge.schemas import PlanMessage
 
 bp = Blueprint(__name__)
 

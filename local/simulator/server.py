@@ -1,7 +1,9 @@
 """A small threaded HTTP server that plays every upstream, each under its own prefix: /<upstream>/...
 
 Each module in `upstreams/` declares NAME, ROUTES [(method, path regex, handler)] and reset(); it is
-mounted at /<NAME>. A handler gets the request and returns (status, body) or (status, body, headers). Control endpoints:
+mounted at /<NAME>. A handler gets the request and returns (status, body) or (status, body, headers), or
+(status, body, headers, delay): the answer is sent `delay` seconds late (the state change is already made; the
+simulator's lock is not held meanwhile), e.g. an answer lost to the caller's timeout. Control endpoints:
 
     POST /_control/faults  {"upstream": "protocol", "mode": "error"|"timeout"|"slow"|"ok",
                             "status": 500, "delay": 3.0, "count": null}   # count: how many calls, null = until reset
@@ -103,7 +105,11 @@ class Simulator:
             if match and method == request.method:
                 request.path, request.match = sub_path, match
                 with self.lock:
-                    return handler(request)
+                    result = handler(request)
+                if len(result) > 3:  # answered late, outside the lock
+                    time.sleep(result[3])
+                    return result[:3]
+                return result
         return 404, {"code": "not_found", "message": f"{module.NAME} has no {request.method} {sub_path}"}
 
     def control(self, action: str, request: Request) -> tuple[int, Any]:

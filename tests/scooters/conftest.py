@@ -8,9 +8,10 @@ import pytest
 import requests
 
 from chalicelib.core import config, queues
-from chalicelib.scooters import finder, follower, planner
-from chalicelib.scooters.models import get_task
-from chalicelib.scooters.schemas import PlanMessage
+from chalicelib.scooters.courier import authority
+from chalicelib.scooters.recharge import finder, follower, planner, reconciler
+from chalicelib.scooters.recharge.models import get_task
+from chalicelib.scooters.recharge.schemas import PlanMessage
 
 DEPOT_NEAR = {"store_id": "grocery:near", "position": [37.6170, 55.7550]}   # ~0.3 km from CAR_POSITION
 DEPOT_FAR = {"store_id": "garage:far", "position": [37.6400, 55.7600]}      # ~1.5 km
@@ -99,6 +100,9 @@ class Recharge:
     def follow(self):
         return follower.follow_claims()
 
+    def reconcile(self):
+        return reconciler.reconcile_claims()
+
     def task(self, task_id: str):
         return get_task(task_id)
 
@@ -114,6 +118,8 @@ def recharge(aws_mock, upstream, simulator, monkeypatch):
         return original(queue, message, delay_seconds=delay_seconds)
 
     monkeypatch.setattr(queues, "send", spy)
+    follower._foreign.clear()
+    authority.forget_fresh()
     helper.depots(DEPOT_NEAR, DEPOT_FAR, DEPOT_AWAY)
     helper.cabinet("grocery:near", "cab-near", 2)
     helper.cabinet("garage:far", "cab-far", 2)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 from chalicelib.core import clock
-from chalicelib.scooters import courier_upstreams
-from chalicelib.scooters.courier_models import CabinetLock, CourierProgress
+from chalicelib.scooters.courier import upstreams as courier_upstreams
+from chalicelib.scooters.courier.models import CabinetLock, ClaimProgress
 from local.simulator.server import Fault
 
 from .test_courier_fixtures import (  # noqa: F401 (courier is a fixture)
@@ -91,7 +91,7 @@ def test_the_courier_marks_a_cell_broken_then_the_storekeeper_hands_over(courier
     assert buttons(after) == ["Получить аккумулятор"]
     assert _lock("cab-1") is None
     assert courier.broken("cab-1-1").status_code == 200  # a retry changes nothing
-    assert CourierProgress.get(courier.task_id).broken_cells == {"cab-1-1"}
+    assert ClaimProgress.get(courier.claim_id).broken_cells == {"cab-1-1"}
 
     assert texts(courier.open())[0] == "Ячейка cab-1-2 открыта"  # the broken one is not picked again
     take(simulator, "cab-1")
@@ -129,7 +129,7 @@ def test_two_couriers_at_one_cabinet(client, simulator, driver_auth, upstream):
     clock.advance(seconds=11)
     # ... but one older than any cabinet call, whose cell the cabinet shows closed, is taken over.
     assert texts(second.open())[0] == f"Ячейка {second.cell_ids[0]} открыта"
-    assert _lock("cab-1").holder == second.task_id
+    assert _lock("cab-1").holder == second.claim_id
 
 
 def test_two_couriers_pressing_at_once_get_one_cell(client, simulator, driver_auth, upstream, monkeypatch):
@@ -170,7 +170,7 @@ def test_a_cabinet_timeout_is_retried_by_the_app(courier, simulator, upstream, m
     monkeypatch.setattr(courier_upstreams, "cabinet_cells", then_the_open_times_out)
     answer = courier.open()
     assert answer.status_code == 408 and answer.json_body["code"] == "cabinet_timeout"
-    assert _lock("cab-1").holder == courier.task_id  # the cell may have opened: kept for this courier
+    assert _lock("cab-1").holder == courier.claim_id  # the cell may have opened: kept for this courier
     monkeypatch.setattr(courier_upstreams, "cabinet_cells", real)
     assert texts(courier.open())[0] == "Ячейка cab-1-1 открыта"  # the retry opens the same cell
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from chalicelib.core import clock
-from chalicelib.scooters.models import RechargeTask
+from chalicelib.scooters.recharge.models import RechargeTask
 
 T0 = dt.datetime(2026, 11, 23, 18, 0, tzinfo=dt.timezone.utc)
 ACC = "/scooter_accumulator/scooter-accumulator/v1/cabinet"

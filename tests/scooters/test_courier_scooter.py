@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.core import clock
-from chalicelib.scooters import courier
+from chalicelib.scooters.courier.authority import progress_of
 from local.simulator.server import Fault
 
 from .test_courier_fixtures import T0, car, make_courier, sim
@@ -24,11 +24,18 @@ def _actions(answer) -> list[str]:
 
 
 def test_state_actions_per_point_and_status(on_the_way):
-    assert _actions(on_the_way.state_actions("source")) == ["battery_exchange"]
+    """Each point's actions, from where the courier is (cargo has no such claim here: the stored state answers)."""
+    on_the_way.set_claim("pickup_arrived", "source")
+    assert on_the_way.state_actions("source").json_body["actions"] == [{"type": "battery_exchange", "mode": "pickup"}]
+    on_the_way.set_claim("pickuped", "destination")
+    assert _actions(on_the_way.state_actions("source")) == []  # A is behind the courier
     assert _actions(on_the_way.state_actions("destination")) == ["find_vehicle", "vehicle_not_found"]
+    assert _actions(on_the_way.state_actions("return")) == []
     on_the_way.set_claim("delivery_arrived", "destination")
     assert _actions(on_the_way.state_actions("destination")) == ["open_battery_door", "vehicle_destroyed"]
-    assert _actions(on_the_way.state_actions("return")) == []
+    on_the_way.set_claim("delivery_arrived", "return")
+    assert _actions(on_the_way.state_actions("destination")) == []
+    assert on_the_way.state_actions("return").json_body["actions"] == [{"type": "battery_exchange", "mode": "return"}]
 
 
 def test_state_actions_unknown_claim_point_or_bad_query(on_the_way, client):
@@ -84,7 +91,7 @@ def test_vehicle_not_found_tags_it_once_and_the_flow_goes_on(on_the_way, simulat
     tags = car(simulator, on_the_way.car_id)["tags"]
     assert tags.count("scooter_missing") == 1 and "battery_low" in tags
     assert on_the_way.point_check("destination").status_code == 200
-    assert courier.vehicle_report_of(on_the_way.task_id) == "missing"
+    assert progress_of(on_the_way.claim_id).vehicle_report == "missing"
     other = on_the_way.action("vehicle_destroyed")
     assert other.status_code == 409 and other.json_body["code"] == "already_reported"
     assert "scooter_destroyed" not in car(simulator, on_the_way.car_id)["tags"]
@@ -106,8 +113,9 @@ def test_scooter_backend_down(on_the_way, upstream):
     assert on_the_way.point_check("destination").status_code == 503
 
 
-def test_the_return_point_check_passes(on_the_way):
-    assert on_the_way.point_check("return").status_code == 200
+def test_the_return_point_check_waits_for_the_battery(on_the_way):
+    answer = on_the_way.point_check("return")
+    assert answer.status_code == 409 and answer.json_body["code"] == "battery_not_returned"
 
 
 def test_point_check_unknown_claim_or_point(on_the_way, client):

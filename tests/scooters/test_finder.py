@@ -4,8 +4,9 @@ from __future__ import annotations
 import datetime as dt
 
 from chalicelib.core import clock
-from chalicelib.scooters import finder, planner
-from chalicelib.scooters.models import NEW, RechargeTask, task_id_of
+from chalicelib.scooters.recharge import attempts, finder
+from chalicelib.scooters.recharge.lifecycle import NEW
+from chalicelib.scooters.recharge.models import RechargeTask, task_id_of
 
 
 def _tag_id(recharge, car_id):
@@ -36,7 +37,7 @@ def test_the_poll_asks_only_about_discharged_cars(recharge):
     infos = [c for c in recharge.calls("scooter_backend") if c["path"] == "/car/info"]
     listed = [c for c in recharge.calls("scooter_backend") if c["path"] == "/car/list"]
     assert [c["query"]["car_id"] for c in infos] == ["low"]
-    assert listed[0]["query"]["tags_filter"] == "battery_low*-recharge_processing"
+    assert listed[0]["query"]["tags_filter"] == "battery_low*-recharge_processing-scooter_destroyed-scooter_missing"
 
 
 def test_a_second_poll_skips_the_taken_scooter(recharge):
@@ -118,7 +119,7 @@ def test_the_sweep_resends_overdue_planning(recharge):
     recharge.find()
     recharge.sent.clear()  # the message was lost
     assert finder.sweep_overdue() == 0  # not overdue yet
-    clock.advance(seconds=planner.WATCHDOG_SECONDS + 1)
+    clock.advance(seconds=attempts.WATCHDOG_SECONDS + 1)
     assert finder.sweep_overdue() == 1
     assert len(recharge.sent) == 1
     assert finder.sweep_overdue() == 0  # a new watchdog: not every minute

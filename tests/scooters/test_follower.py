@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import logging
 
-from chalicelib.scooters import follower
-from chalicelib.scooters.models import DONE, PERFORMER_FOUND, RENTABLE, WAITING, JournalCursor
+from chalicelib.scooters.recharge import follower, lifecycle, reactions
+from chalicelib.scooters.recharge.lifecycle import DONE, PERFORMER_FOUND, RENTABLE, WAITING
+from chalicelib.scooters.recharge.models import JournalCursor
 
 PERFORMER = ("park-1", "driver-1")
 
@@ -63,7 +64,8 @@ def test_the_whole_claim_back_to_rent(recharge, claimed):
     assert recharge.task(claimed.task_id).status == RENTABLE
     car = recharge.car_state("s1")
     assert car["tags"] == [] and car["servicing"][task.tag_id]["status"] == "finished"
-    order = [(x["path"], (x["body"] or {}).get("tag")) for x in recharge.calls("scooter_backend")[before:]]
+    order = [(x["path"], (x["body"] or {}).get("tag")) for x in recharge.calls("scooter_backend")[before:]
+             if x["method"] == "POST"]
     assert order == [("/tag/remove", "battery_low"), ("/servicing/finish", None),
                      ("/tag/remove", "recharge_processing")]
 
@@ -125,20 +127,43 @@ def test_a_poison_event_is_skipped_after_a_few_runs(recharge, claimed, monkeypat
     recharge.follow()
     recharge.advance(claimed.claim_id, "performer_found", performer=PERFORMER)
     recharge.advance(claimed.claim_id, "pickup_arrived", current_point_id=claimed.points["source"])
-    original = follower._performer_found
+    original = reactions.REACTIONS[lifecycle.TAKE_PERFORMER]
 
-    def broken(task, event):
-        raise ValueError("a bug")
+    def broken_on_that_event(task, event, claim):
+        if event.new_status == "performer_found":
+            raise ValueError("a bug")
+        return original(task, event, claim)
 
-    monkeypatch.setattr(follower, "_performer_found", broken)
+    monkeypatch.setitem(reactions.REACTIONS, lifecycle.TAKE_PERFORMER, broken_on_that_event)
     for _ in range(follower.POISON_RUNS - 1):
         assert recharge.follow().handled == 0
     with caplog.at_level(logging.CRITICAL):
         report = recharge.follow()
     assert report.poison_skipped == 1 and report.handled == 1  # pickup_arrived went through
     assert any(r.getMessage() == "scooters.event_skipped" for r in caplog.records)
-    monkeypatch.setattr(follower, "_performer_found", original)
-    assert recharge.task(claimed.task_id).claim_status == "pickup_arrived"
+    # pickup_arrived implies a performer: it was taken first (the skipped performer_found healed by the next event).
+    task = recharge.task(claimed.task_id)
+    assert task.claim_status == "pickup_arrived" and task.status == PERFORMER_FOUND
+    assert (task.performer_park_id, task.performer_driver_profile_id) == PERFORMER
+
+
+def test_an_upstream_outage_stops_the_run_without_counting(recharge, claimed):
+    """Five minutes (and more) of cargo failing never make an event poison: nothing is skipped."""
+    recharge.follow()
+    recharge.advance(claimed.claim_id, "performer_found", performer=PERFORMER)
+    recharge.fault("scooter_accumulator", count=None, status=503)  # set_contractor fails
+    for _ in range(follower.POISON_RUNS + 2):
+        report = recharge.follow()
+        assert report.poison_skipped == 0 and report.handled == 0 and report.transient == 1
+    recharge.fault("scooter_backend", count=None, status=429)  # car/details fails
+    recharge.control("faults", {"upstream": "scooter_accumulator", "mode": "ok"})
+    for _ in range(follower.POISON_RUNS + 2):
+        report = recharge.follow()
+        assert report.poison_skipped == 0 and report.transient == 1
+    assert JournalCursor.get(follower.CURSOR_NAME).blocked_runs is None
+    recharge.control("faults", {"upstream": "scooter_backend", "mode": "ok"})
+    assert recharge.follow().handled == 1
+    assert recharge.task(claimed.task_id).status == PERFORMER_FOUND
 
 
 def _dropped(recharge, claimed, status, caplog):
@@ -147,7 +172,9 @@ def _dropped(recharge, claimed, status, caplog):
         recharge.advance(claimed.claim_id, status)
         recharge.follow()
     task = recharge.task(claimed.task_id)
-    assert task.status == WAITING and task.claim_id is None and task.book_id is None and task.attempt == 2
+    assert task.status == WAITING and task.book_id is None and task.attempt == 2
+    # The claim stays on the task, closed (its former courier is told so), until the next attempt's replaces it.
+    assert task.claim_id == claimed.claim_id and task.claim_outcome == status and task.live_claim is None
     assert recharge.live_bookings() == []
     delayed = [s for s in recharge.sent if s.delay_seconds > 0]
     assert [s.message.attempt for s in delayed] == [2]
@@ -158,9 +185,13 @@ def test_failed_unbooks_drops_the_claim_reschedules_and_crits(recharge, claimed,
     crits = _dropped(recharge, claimed, "failed", caplog)
     assert [r.getMessage() for r in crits] == ["scooters.claim_failed"]
     assert getattr(crits[0], "fields", {}).get("crit") is True
-    # Later events of the dropped claim are not ours any more.
+    # Later events of the dropped claim change nothing: the lifecycle has no move for them in `waiting`.
+    before = len(recharge.calls("scooter_accumulator"))
     recharge.advance(claimed.claim_id, "performer_found", performer=PERFORMER)
-    assert recharge.follow().not_ours == 1
+    assert recharge.follow().handled == 0
+    task = recharge.task(claimed.task_id)
+    assert task.status == WAITING and task.performer_park_id is None
+    assert len(recharge.calls("scooter_accumulator")) == before
 
 
 def test_performer_not_found_unbooks_and_reschedules_quietly(recharge, claimed, caplog):
@@ -174,7 +205,7 @@ def test_estimating_failed_crits_and_releases(recharge, claimed, caplog):
 
 def test_a_dropped_claim_is_planned_again_into_a_new_claim(recharge, claimed, caplog):
     from chalicelib.core import clock
-    from chalicelib.scooters import planner
+    from chalicelib.scooters.recharge import planner
 
     _dropped(recharge, claimed, "performer_not_found", caplog)
     [later] = [s for s in recharge.sent if s.delay_seconds > 0]
@@ -207,15 +238,15 @@ def test_returning_is_the_walk_back_too(recharge, claimed):
 
 
 def test_a_scooter_reported_missing_is_released_but_not_counted_back_in_rent(recharge, claimed, caplog):
-    from chalicelib.core import clock
-    from chalicelib.scooters.courier_models import CourierProgress
+    import requests
 
     _to_performer_found(recharge, claimed)
-    CourierProgress(claimed.task_id, vehicle_report="missing", updated_at=clock.now()).save()
+    requests.post(f"{recharge.base}/scooter_backend/tag/add", json={"car_id": "s1", "tag": "scooter_missing"},
+                  timeout=5)  # the courier's vehicle_not_found
     recharge.advance(claimed.claim_id, "pickuped", current_point_id=claimed.points["return"])
     with caplog.at_level(logging.INFO):
         recharge.follow()
     events = [r.getMessage() for r in caplog.records]
     assert "scooters.scooter_released_reported" in events and "scooters.scooter_rentable" not in events
-    # The doc: the flow goes on as if the battery were swapped (the report's own tag keeps it out of rent).
-    assert recharge.car_state("s1")["tags"] == []
+    # The doc: the flow goes on as if the battery were swapped; the report's own tag keeps it out of rent.
+    assert recharge.car_state("s1")["tags"] == ["scooter_missing"]

@@ -9,9 +9,10 @@ import pytest
 
 from chalicelib.core import clock
 from chalicelib.core.errors import UpstreamUnavailable
-from chalicelib.scooters import planner
-from chalicelib.scooters.models import BOOKED, CLAIMED, WAITING
-from chalicelib.scooters.schemas import PlanMessage
+from chalicelib.scooters.recharge import lifecycle, planner
+from chalicelib.scooters.recharge.attempts import claim_request_id
+from chalicelib.scooters.recharge.lifecycle import BOOKED, CLAIMED, WAITING
+from chalicelib.scooters.recharge.schemas import PlanMessage
 
 from .conftest import CAR_POSITION, DEPOT_NEAR
 
@@ -53,7 +54,7 @@ def test_the_nearest_cabinet_is_booked_and_the_claim_created(recharge, found):
     assert all(p["skip_confirmation"] is True for p in points)  # no SMS codes
     # Point ids as the claim reports them.
     assert task.point_ids.as_dict() == {p["type"]: str(p["point_id"]) for p in points}
-    assert claim["request_id"] == planner.claim_request_id(task)
+    assert claim["request_id"] == claim_request_id(task)
     assert task.sweep is None and task.due_at is None
 
 
@@ -162,21 +163,16 @@ def test_a_replayed_message_books_and_claims_once(recharge, found):
 
 def test_a_crash_after_booking_replays_into_the_same_booking(recharge, found, monkeypatch):
     message = recharge.sent[0].message
-    original_update, original_book = planner._update, planner.upstreams.book
-    booked, crashed = [], []
+    original_move = lifecycle.move
+    crashed = []
 
-    def book(cabinet_id, token):
-        booked.append(cabinet_id)
-        return original_book(cabinet_id, token)
-
-    def crash_after_booking(task, actions, condition):
-        if booked and not crashed:  # the write that stores the booking
+    def crash_after_booking(task, event, actions=(), condition=None):
+        if event == lifecycle.BOOK and not crashed:  # the write that stores the booking
             crashed.append(True)
             raise RuntimeError("the Lambda died")
-        return original_update(task, actions, condition)
+        return original_move(task, event, actions, condition)
 
-    monkeypatch.setattr(planner.upstreams, "book", book)
-    monkeypatch.setattr(planner, "_update", crash_after_booking)
+    monkeypatch.setattr(lifecycle, "move", crash_after_booking)
     with pytest.raises(RuntimeError):
         planner.plan(message)
     assert recharge.task(found).status == "booking"
@@ -237,13 +233,17 @@ def test_cargo_down_unbooks_and_reschedules_then_plans_again(recharge, found):
     assert recharge.live_bookings() == []  # the battery went back
     creates = [c for c in recharge.calls("cargo") if c["path"].endswith("/create")]
     assert len(creates) == 3 and len({c["query"]["request_id"] for c in creates}) == 1  # retried, one token
+    assert task.previous_attempt_key  # cargo may have made the claim: the next attempt asks with that token first
     recharge.control("faults", {"upstream": "cargo", "mode": "ok"})
     [later] = _waiting(recharge)
     assert later.message.attempt == 2
     clock.advance(seconds=later.delay_seconds)
     assert planner.plan(later.message) == CLAIMED
+    # Nothing was made under the first token: its replay made the one claim (from this attempt's booking).
     [claim] = recharge.claims()
-    assert claim["request_id"] != creates[0]["query"]["request_id"]  # a new attempt, a new request_id
+    assert claim["request_id"] == creates[0]["query"]["request_id"]
+    task = recharge.task(found)
+    assert task.claim_id == claim["id"] and task.previous_attempt_key is None
 
 
 def test_an_unbook_that_fails_is_retried_before_the_next_plan(recharge, found, monkeypatch):
@@ -280,7 +280,7 @@ def test_the_queue_handler_plans_and_fails_bad_messages_alone(recharge, found, c
 
 def test_cargo_gets_the_stage_token_from_ssm(recharge, found, monkeypatch):
     from chalicelib.core import aws, http
-    from chalicelib.scooters import upstreams
+    from chalicelib.scooters.recharge import upstreams
 
     aws.client("ssm").put_parameter(Name="/taxi-delivery/test/cargo-token", Value="secret-token",
                                     Type="SecureString")
@@ -301,7 +301,7 @@ def test_cargo_gets_the_stage_token_from_ssm(recharge, found, monkeypatch):
 
 
 def test_a_missing_cargo_token_is_cargo_unavailable(recharge, found, monkeypatch):
-    from chalicelib.scooters import upstreams
+    from chalicelib.scooters.recharge import upstreams
 
     monkeypatch.setenv("CARGO_TOKEN_PARAMETER", "/taxi-delivery/test/missing")
     upstreams.forget_token()

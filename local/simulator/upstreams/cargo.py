@@ -29,6 +29,11 @@ Controls:
     POST /_control/cargo/claims/<claim_id>/advance {"status", "current_point_id"?, "performer":
          {"park_id", "driver_profile_id"}?, "version"?}   # moves the claim, writes its journal event
     POST /_control/cargo/journal/repeat {"count": N}      # the last N events again (at-least-once delivery)
+    POST /_control/cargo/journal/drop {"claim_id", "count"}   # the journal silently loses that claim's next
+         `count` events (the claim still moves: claims/info tells the truth)
+    POST /_control/cargo/create/lose_answers {"count", "delay"?}   # the next `count` creates are made (or, for a
+         request_id seen before, answered with its first claim) but answered `delay` seconds late (default 3: past
+         the client's read timeout, so the caller sees a timeout)
     Faults: POST /_control/faults {"upstream": "cargo", ...} (5xx, 429, timeouts).
 Authorization: a call carrying an Authorization header that is not `Bearer <token>` -> 401 unauthorized (no
 header at all is accepted: the local stage has no token).
@@ -51,15 +56,18 @@ _claims: dict[str, dict] = {}
 _bodies: dict[str, dict] = {}
 _request_ids: dict[str, str] = {}
 _journal: list[dict] = []
+_drops: dict[str, int] = {}  # claim id -> how many of its next events the journal loses
+_lost_answers = {"count": 0, "delay": 3.0}
 _ops = itertools.count(1)
 
 
 def reset() -> None:
     global _ops
     _ops = itertools.count(1)
-    for store in (_claims, _bodies, _request_ids):
+    for store in (_claims, _bodies, _request_ids, _drops):
         store.clear()
     _journal.clear()
+    _lost_answers.update(count=0, delay=3.0)
 
 
 def _now() -> str:
@@ -79,6 +87,9 @@ def _event(claim: dict) -> None:
         event["current_point_id"] = claim["current_point_id"]
     if claim["status"] in TERMINAL_RESOLUTION:
         event["resolution"] = TERMINAL_RESOLUTION[claim["status"]]
+    if _drops.get(claim["id"], 0) > 0:
+        _drops[claim["id"]] -= 1  # lost on the way: the claim moved, the journal never says so
+        return
     _journal.append(event)
 
 
@@ -121,7 +132,19 @@ def _public(claim: dict) -> dict:
     return {k: v for k, v in claim.items() if not k.startswith("_")}
 
 
+def _late(answer: tuple):
+    """The answer as it is, or sent too late for the caller when create answers are being lost."""
+    if _lost_answers["count"] > 0 and answer[0] == 200:
+        _lost_answers["count"] -= 1
+        return answer[0], answer[1], {}, _lost_answers["delay"]
+    return answer
+
+
 def _create(request):
+    return _late(_make_claim(request))
+
+
+def _make_claim(request):
     request_id = request.query.get("request_id", "")
     if not 1 <= len(request_id) <= 128:
         return _error(400, "validation_error", "request_id: 1..128 characters")
@@ -263,8 +286,32 @@ def _control_repeat(request):
     return 200, {"events": len(_journal)}
 
 
+def _control_drop(request):
+    body = request.body if isinstance(request.body, dict) else {}
+    claim_id, count = body.get("claim_id"), body.get("count", 1)
+    if claim_id not in _claims:
+        return _error(404, "not_found", "no such claim")
+    if not isinstance(count, int) or count < 0:
+        return _error(400, "bad_request", "count is a non-negative integer")
+    _drops[claim_id] = count
+    return 200, {"claim_id": claim_id, "drop": count}
+
+
+def _control_lose_answers(request):
+    body = request.body if isinstance(request.body, dict) else {}
+    count, delay = body.get("count", 1), body.get("delay", 3.0)
+    if not isinstance(count, int) or count < 0:
+        return _error(400, "bad_request", "count is a non-negative integer")
+    if not isinstance(delay, (int, float)) or not 0 <= delay <= 30:
+        return _error(400, "bad_request", "delay is 0..30 seconds")
+    _lost_answers.update(count=count, delay=float(delay))
+    return 200, dict(_lost_answers)
+
+
 CONTROL_ROUTES = [
     ("GET", r"cargo/claims", _control_claims),
     ("POST", r"cargo/claims/(?P<claim_id>[^/]+)/advance", _control_advance),
     ("POST", r"cargo/journal/repeat", _control_repeat),
+    ("POST", r"cargo/journal/drop", _control_drop),
+    ("POST", r"cargo/create/lose_answers", _control_lose_answers),
 ]

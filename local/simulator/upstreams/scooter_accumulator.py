@@ -12,13 +12,22 @@ Protocol (prefix /scooter_accumulator/scooter-accumulator/v1/cabinet; JSON; a mi
     POST booking/unset_contractor {"book_id"} -> the booking                 (idempotent)
     (unknown book_id -> 404 {"code": "booking_not_found"})
     GET  cells?cabinet_id= -> {"cabinet_id", "store_id", "open_cell_id": str|null, "cells": [{"cell_id",
-         "state": "charged"|"empty"|"open"|"broken", "has_battery", "book_id": str|null}]}
+         "state": "charged"|"charging"|"empty"|"open"|"broken", "has_battery", "accumulator_id": str|null,
+         "charge": number|null, "book_id": str|null, "return_for": str|null}]}
+         (charged: a full battery; charging: a battery below 100 %, e.g. one returned discharged)
     For the courier:
+    POST accumulator/return {"cabinet_id", "book_id", "cell_id", "accumulator_id": str|null}
+         -> {"book_id", "cabinet_id", "cell_id", "accumulator_id", "status": "assigned"}: the cell is to hold the
+            battery the booking's courier brings back (null: the booking's own battery, taken and unused); the
+            cell then opens for that booking (cell/open). The same booking naming another cell moves its return
+            there. 409 {"code": "cell_not_free"}: the cell holds a battery, is open, broken, or another
+            booking's; 404 unknown cabinet, cell or booking. (Doc 003 names no such call: modelled on `book`.)
     POST cell/open {"cabinet_id", "book_id", "cell_id"}
          -> 200 {"cell_id", "state": "open"} (opening an already open cell of the same booking answers the same)
          -> 409 {"code": "cabinet_busy"}: another cell of this cabinet is open (one open cell per cabinet)
          -> 422 {"code": "cell_not_opened"}: the cell will not open (a stuck cell: definite; its state becomes
-            "broken" and stays so); 400 {"code": "cell_not_booked"}: the cell is not in that booking
+            "broken" and stays so); 400 {"code": "cell_not_booked"}: the cell is neither in that booking nor
+            assigned to its return
     POST cell/close {"cabinet_id", "cell_id"} -> {"cell_id", "state"}: the door closed without taking the
          battery (back to "charged"). A battery taken out closes its cell by itself: state "empty" (the
          cabinet's sensor; played by the control `take` below).
@@ -29,6 +38,11 @@ Controls:
          creates or replaces the store's cabinet with N charged cells "<cabinet_id>-1".."-N" (its bookings go)
     POST /_control/scooter_accumulator/take {"cabinet_id", "cell_id"?}   # the courier takes the battery out of
          the open cell (or the named one): the cell becomes "empty" and closes
+    POST /_control/scooter_accumulator/put {"cabinet_id", "cell_id"?, "charge"?, "accumulator_id"?}   # the courier
+         puts a battery into the open cell (or the named one), which closes by itself: the battery announced for
+         that cell by accumulator/return (or `accumulator_id`), at `charge` % (default 20)
+    GET  /_control/scooter_accumulator/cells?cabinet_id= -> {"cabinet_id", "cells": [{"cell_id", "state",
+         "battery": {"id", "charge"} | null, "book_id", "return_for"}]}: each cell's battery or none
     POST /_control/scooter_accumulator/close {"cabinet_id", "cell_id"?}  # the open cell closes, battery kept
     POST /_control/scooter_accumulator/stuck {"cabinet_id", "cell_id", "stuck": true}  # the cell will not open
     POST /_control/scooter_accumulator/race {"cabinet_id"}  # someone else books every free cell at the next
@@ -79,8 +93,9 @@ def _put_cabinet(body: dict) -> dict:
     for book_id, booking in list(_bookings.items()):
         if booking["cabinet_id"] == cabinet_id:
             booking["status"] = "unbooked"
-    cells = {f"{cabinet_id}-{n}": {"cell_id": f"{cabinet_id}-{n}", "has_battery": True, "door": "closed",
-                                   "stuck": False, "broken": False, "book_id": None}
+    cells = {f"{cabinet_id}-{n}": {"cell_id": f"{cabinet_id}-{n}", "door": "closed", "stuck": False,
+                                   "broken": False, "book_id": None, "return_for": None, "expected": None,
+                                   "battery": {"id": f"acc-{cabinet_id}-{n}", "charge": 100}}
              for n in range(1, int(body.get("charged", 0)) + 1)}
     cabinet = {"cabinet_id": cabinet_id, "store_id": body["store_id"], "position": body.get("position"),
                "cells": cells}
@@ -94,12 +109,15 @@ def _state(cell: dict) -> str:
         return "broken"
     if cell["door"] == "open":
         return "open"
-    return "charged" if cell["has_battery"] else "empty"
+    if cell["battery"] is None:
+        return "empty"
+    return "charged" if cell["battery"]["charge"] >= 100 else "charging"
 
 
 def _free(cabinet: dict) -> list[dict]:
+    """Cells with a full battery nobody booked: what can be booked."""
     return [c for c in cabinet["cells"].values()
-            if c["has_battery"] and c["book_id"] is None and not c["broken"] and c["door"] == "closed"]
+            if _state(c) == "charged" and c["book_id"] is None and c["return_for"] is None]
 
 
 def _open_cell(cabinet: dict) -> dict | None:
@@ -128,7 +146,8 @@ def _available(request):
 
 
 def _booking_body(booking: dict) -> dict:
-    return {k: booking[k] for k in ("book_id", "cabinet_id", "cell_ids", "contractor_id", "status")}
+    return {k: booking.get(k) for k in ("book_id", "cabinet_id", "cell_ids", "contractor_id", "status", "taken",
+                                        "return_cell")}
 
 
 def _book(request):
@@ -152,7 +171,7 @@ def _book(request):
             cell["book_id"] = other
         _bookings[other] = {"book_id": other, "cabinet_id": cabinet["cabinet_id"],
                             "cell_ids": [c["cell_id"] for c in cells], "contractor_id": None,
-                            "status": "booked", "token": None}
+                            "status": "booked", "token": None, "taken": [], "return_cell": None}
     free = _free(cabinet)
     if len(free) < count:
         return 409, {"code": "no_accumulators", "message": "not enough charged batteries left"}
@@ -162,7 +181,7 @@ def _book(request):
         cell["book_id"] = book_id
     _bookings[book_id] = {"book_id": book_id, "cabinet_id": cabinet["cabinet_id"],
                           "cell_ids": [c["cell_id"] for c in chosen], "contractor_id": None,
-                          "status": "booked", "token": token}
+                          "status": "booked", "token": token, "taken": [], "return_cell": None}
     _tokens[token] = book_id
     return 200, _booking_body(_bookings[book_id])
 
@@ -210,8 +229,9 @@ def _cells_body(cabinet: dict) -> dict:
     open_cell = _open_cell(cabinet)
     return {"cabinet_id": cabinet["cabinet_id"], "store_id": cabinet["store_id"],
             "open_cell_id": open_cell["cell_id"] if open_cell else None,
-            "cells": [{"cell_id": c["cell_id"], "state": _state(c), "has_battery": c["has_battery"],
-                       "book_id": c["book_id"]} for c in cabinet["cells"].values()]}
+            "cells": [{"cell_id": c["cell_id"], "state": _state(c), "has_battery": c["battery"] is not None,
+                       "accumulator_id": (c["battery"] or {}).get("id"), "charge": (c["battery"] or {}).get("charge"),
+                       "book_id": c["book_id"], "return_for": c["return_for"]} for c in cabinet["cells"].values()]}
 
 
 def _cells(request):
@@ -236,7 +256,8 @@ def _cell_open(request):
     cabinet, cell, error = _cell_of(body)
     if error:
         return error
-    if cell["book_id"] is None or cell["book_id"] != body.get("book_id"):
+    book_id = body.get("book_id")
+    if book_id is None or book_id not in (cell["book_id"], cell["return_for"]):
         return 400, {"code": "cell_not_booked", "message": "the cell is not in this booking"}
     already = _open_cell(cabinet)
     if already is cell:
@@ -258,6 +279,35 @@ def _cell_close(request):
     return 200, {"cell_id": cell["cell_id"], "state": _state(cell)}
 
 
+def _return(request):
+    body = _body(request)
+    cabinet, cell, error = _cell_of(body)
+    if error:
+        return error
+    booking = _bookings.get(body.get("book_id") or "")
+    if booking is None or booking["cabinet_id"] != cabinet["cabinet_id"]:
+        return 404, {"code": "booking_not_found", "message": "no such booking in this cabinet"}
+    book_id = booking["book_id"]
+    if cell["return_for"] == book_id and _state(cell) != "broken":
+        return 200, _returned(booking, cell)
+    if (_state(cell) != "empty" or cell["book_id"] not in (None, book_id) or cell["return_for"] is not None):
+        return 409, {"code": "cell_not_free", "message": "the cell cannot take a returned battery"}
+    previous = cabinet["cells"].get(booking.get("return_cell") or "")
+    if previous is not None and previous is not cell and previous["battery"] is None:
+        previous["return_for"] = previous["expected"] = None  # moved: that cell did not open
+    accumulator_id = body.get("accumulator_id")
+    if not accumulator_id:
+        accumulator_id = booking["taken"][0] if booking["taken"] else None  # the booking's own, unused
+    cell["return_for"], cell["expected"] = book_id, accumulator_id
+    booking["return_cell"] = cell["cell_id"]
+    return 200, _returned(booking, cell)
+
+
+def _returned(booking: dict, cell: dict) -> dict:
+    return {"book_id": booking["book_id"], "cabinet_id": booking["cabinet_id"], "cell_id": cell["cell_id"],
+            "accumulator_id": cell["expected"], "status": "assigned"}
+
+
 def _p(path: str) -> str:
     return PREFIX + path
 
@@ -265,6 +315,7 @@ def _p(path: str) -> str:
 ROUTES = [
     ("POST", _p(r"/accumulator/available_for_booking"), _available),
     ("POST", _p(r"/accumulator/book"), _book),
+    ("POST", _p(r"/accumulator/return"), _return),
     ("POST", _p(r"/booking/unbook"), _unbook),
     ("POST", _p(r"/booking/set_contractor"), _set_contractor),
     ("POST", _p(r"/booking/unset_contractor"), _unset_contractor),
@@ -296,8 +347,25 @@ def _control_take(body):
     cell, error = _target_cell(body)
     if error:
         return error
-    cell["has_battery"], cell["door"] = False, "closed"
+    booking = _bookings.get(cell["book_id"] or "")
+    if booking is not None and cell["battery"] is not None:
+        booking["taken"].append(cell["battery"]["id"])
+    cell["battery"], cell["door"] = None, "closed"
     return 200, {"cell_id": cell["cell_id"], "state": _state(cell)}
+
+
+def _control_put(body):
+    cell, error = _target_cell(body)
+    if error:
+        return error
+    if cell["battery"] is not None:
+        return 409, {"code": "cell_not_empty", "message": "the cell holds a battery"}
+    charge = body.get("charge", 20)
+    if not isinstance(charge, (int, float)) or not 0 <= charge <= 100:
+        return _bad("charge is 0..100")
+    battery_id = body.get("accumulator_id") or cell["expected"] or f"acc-unknown-{next(_ids)}"
+    cell["battery"], cell["door"] = {"id": str(battery_id), "charge": charge}, "closed"
+    return 200, {"cell_id": cell["cell_id"], "state": _state(cell), "battery": dict(cell["battery"])}
 
 
 def _control_close(body):
@@ -325,11 +393,21 @@ def _control_race(body):
     return 200, {"cabinet_id": body["cabinet_id"], "race": True}
 
 
+def _control_cells(request):
+    cabinet = _cabinets.get(request.query.get("cabinet_id", ""))
+    if cabinet is None:
+        return 404, {"code": "cabinet_not_found", "message": "no such cabinet"}
+    return 200, {"cabinet_id": cabinet["cabinet_id"], "cells": [
+        {"cell_id": c["cell_id"], "state": _state(c), "battery": dict(c["battery"]) if c["battery"] else None,
+         "book_id": c["book_id"], "return_for": c["return_for"]} for c in cabinet["cells"].values()]}
+
+
 def _control_state(request):
     return 200, {"cabinets": {k: _cells_body(v) for k, v in _cabinets.items()},
                  "bookings": {k: _booking_body(v) for k, v in _bookings.items()}}
 
 
-CONTROLS = {"cabinets": _control_cabinets, "take": _control_take, "close": _control_close,
+CONTROLS = {"cabinets": _control_cabinets, "take": _control_take, "put": _control_put, "close": _control_close,
             "stuck": _control_stuck, "race": _control_race}
-CONTROL_ROUTES = [("GET", r"scooter_accumulator/state", _control_state)]
+CONTROL_ROUTES = [("GET", r"scooter_accumulator/state", _control_state),
+                  ("GET", r"scooter_accumulator/cells", _control_cells)]

@@ -29,7 +29,8 @@ ACCUMULATOR = "scooter_accumulator"
 CARGO = "cargo"
 ACC = "/scooter-accumulator/v1/cabinet"
 CLAIMS = "/b2b/cargo/integration/v2/claims"
-# The doc's filter: battery_low (and battery_low_NN thresholds) but not already taken into a recharge.
+# The doc's filter: battery_low (and battery_low_NN thresholds) but not already taken into a recharge; the
+# excluded tags (config: scooter_missing, scooter_destroyed) are appended as further `-tag` terms.
 DISCHARGED_FILTER = "battery_low*-recharge_processing"
 BATTERY_LOW, RECHARGE_PROCESSING = "battery_low", "recharge_processing"
 
@@ -80,8 +81,13 @@ def _post(upstream: str, path: str, body=None, *, key: str | None = None, params
 
 # --- scooter backend --------------------------------------------------------------------------------------
 
-def list_discharged() -> list[ListedCar]:
-    body = http.call_json(SCOOTER_BACKEND, "GET", "/car/list", params={"tags_filter": DISCHARGED_FILTER})
+def discharged_filter(excluded: list[str]) -> str:
+    return DISCHARGED_FILTER + "".join(f"-{tag}" for tag in excluded)
+
+
+def list_discharged(excluded: list[str] = ()) -> list[ListedCar]:
+    params = {"tags_filter": discharged_filter(list(excluded))}
+    body = http.call_json(SCOOTER_BACKEND, "GET", "/car/list", params=params)
     return _parse(CarList, body, SCOOTER_BACKEND).cars
 
 
@@ -179,6 +185,11 @@ def claim_info(claim_id: str) -> Claim:
 
 def accept_claim(claim_id: str, version: int) -> None:
     _post(CARGO, CLAIMS + "/accept", {"version": version}, params={"claim_id": claim_id})
+
+
+def cancel_claim(claim_id: str, version: int) -> None:
+    """A free cancel (only before pickup: 409 inappropriate_status after it, UpstreamRejected)."""
+    _post(CARGO, CLAIMS + "/cancel", {"version": version, "cancel_state": "free"}, params={"claim_id": claim_id})
 
 
 def journal(cursor: str | None) -> JournalPage:

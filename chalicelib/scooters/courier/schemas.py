@@ -36,6 +36,7 @@ class CellQuery(_Query):
 
 class Action(Schema):
     type: str
+    mode: str | None = None  # battery_exchange only: "pickup" (A) or "return" (C)
 
 
 class StateActionsOut(Schema):

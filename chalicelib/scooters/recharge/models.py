@@ -1,29 +1,24 @@
-"""Scooters tables (design doc 003, part 2: the doc's `items`/`tasks` table and the journal cursor).
+"""The recharge flow's tables (design doc 003, part 2: the doc's `items`/`tasks` table and the journal cursor).
 
-- scooters_recharge_tasks: one item per recharge, keyed "<car_id>/<tag_id>" (the battery_low tag's id: a
-  later discharge of the same scooter is a new tag, so a new task). The sparse GSI `claim_id-index` finds the
-  task of a claim (journal events and courier screens name the claim only); a claim that was dropped
-  (failed, performer_not_found) has its claim_id removed, so its late events find no task and are ignored.
+- scooters_recharge_tasks: one item per recharge, keyed "<car_id>/<tag_id>" (the low-battery tag's id: a
+  later discharge of the same scooter is a new tag, so a new task). Its states and moves: lifecycle.py.
+  Sparse GSIs: `claim_id-index` finds the task of a claim (journal events and courier screens name the claim
+  only; the last claim stays on the task until the next attempt's claim replaces it, so a finished claim is
+  still known as finished); `due-index` the planning that is overdue (finder's sweep); `live_claim-index` the
+  tasks whose claim is open, by when its state was last confirmed (`claim_seen_at`: the reconciler's query).
   Reads filter `expires_at > now` (DynamoDB deletes late).
 - scooters_journal_cursor: the claims journal's cursor (one item, name "claims"), moved only after the
   events it covers were handled.
 
-Task lifecycle (`status`), written only by the recharge flow (finder/planner/follower):
-    new -> booking (cabinet chosen) -> booked (book_id) -> claimed (claim_id)
-        -> performer_found -> rentable (second pickuped: tags removed) -> done (delivered)
-    any of booking/booked/claimed/performer_found -> waiting (unbooked, claim dropped, not_before set)
-    -> booking ... (the next attempt)
-`claim_status` is the claim's status as cargo last reported it (journal), `current_point_id` the point the
-courier is heading to. `attempt` numbers the planning attempts; each has its own random `attempt_key`, from
+`claim_status` is the claim's status as cargo last reported it (journal or claims/info), `current_point_id` the
+point the courier works on. `attempt` numbers the planning attempts; each has its own random `attempt_key`, from
 which a cargo request_id and a booking token are made, so replays of one attempt reuse them and nothing else does.
-
-Courier fields (written by the courier screens, chalicelib/scooters/courier*.py): taken_cell_ids,
-broken_cell_ids, handed_over_by_storekeeper, vehicle_missing, vehicle_destroyed, new_battery_id.
+`previous_attempt_key` keeps an ended attempt's key when its claim create went unanswered: the next attempt
+replays that create first (claims.py), so a claim made without us knowing is adopted or cancelled, never left.
 """
 from __future__ import annotations
 
 from pynamodb.attributes import (
-    BooleanAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -34,12 +29,10 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.core.storage import EpochSeconds, Table, TableMeta, is_live
 
-# Task statuses (see the module docstring).
-NEW, BOOKING, BOOKED, CLAIMED, PERFORMER_FOUND, RENTABLE, DONE, WAITING = (
-    "new", "booking", "booked", "claimed", "performer_found", "rentable", "done", "waiting")
 # Keys of RechargeTask.point_ids: the claim's route point types (A, B, C of the doc).
 SOURCE, DESTINATION, RETURN = "source", "destination", "return"
 SWEEP = "due"  # the one hash value of DueIndex
+LIVE = "live"  # the one hash value of LiveClaimIndex
 
 
 class ClaimIdIndex(GlobalSecondaryIndex):
@@ -63,6 +56,19 @@ class DueIndex(GlobalSecondaryIndex):
     due_at = NumberAttribute(range_key=True)
 
 
+class LiveClaimIndex(GlobalSecondaryIndex):
+    """Sparse: only tasks whose claim is open (lifecycle.CLAIM_OPEN) carry `live_claim`. Sorted by
+    `claim_seen_at` (epoch seconds: the last applied event, or the reconciler's last look), so the reconciler's
+    Query reads the stale ones only, oldest first, and never scans the table."""
+
+    class Meta:
+        index_name = "live_claim-index"
+        projection = AllProjection()
+
+    live_claim = UnicodeAttribute(hash_key=True)
+    claim_seen_at = NumberAttribute(range_key=True)
+
+
 class RechargeTask(Table):
     class Meta(TableMeta):
         table_name = "scooters_recharge_tasks"
@@ -70,12 +76,17 @@ class RechargeTask(Table):
     task_id = UnicodeAttribute(hash_key=True)  # "<car_id>/<tag_id>"
     car_id = UnicodeAttribute()
     tag_id = UnicodeAttribute()
+    # The exact low-battery tag the task was created for (battery_low, or a threshold tag like battery_low_40):
+    # the one removed when the scooter goes back in rent. Absent on older tasks (battery_low then).
+    low_tag = UnicodeAttribute(null=True)
     status = UnicodeAttribute()
     attempt = NumberAttribute(default=1)
     # A random key per planning attempt, set when the attempt starts: the booking token and the claim's
     # request_id are made from it, so replays of one attempt reuse them and no other request ever does.
     # Absent on tasks written before it existed (planner.attempt_key falls back for those).
     attempt_key = UnicodeAttribute(null=True)
+    # An ended attempt's key whose claim create went unanswered (claims.py replays it before a new create).
+    previous_attempt_key = UnicodeAttribute(null=True)
     # The scooter's position when found, [lon, lat].
     position = ListAttribute(of=NumberAttribute)
     # The discharged battery's id (car/info); the swap is checked against it.
@@ -86,11 +97,16 @@ class RechargeTask(Table):
     cabinet_position = ListAttribute(of=NumberAttribute, null=True)
     book_id = UnicodeAttribute(null=True)
     cell_ids = ListAttribute(of=UnicodeAttribute, null=True)  # the booked cells, when the cabinet tells them
-    # The cargo claim (absent while none is live: the GSI is sparse).
+    # The cargo claim: the current attempt's, or the last one's until a new one replaces it.
     claim_id = UnicodeAttribute(null=True)
     claim_version = NumberAttribute(null=True)
     claim_revision = NumberAttribute(null=True)  # the newest journal revision handled (dedupe)
     claim_status = UnicodeAttribute(null=True)
+    # How the claim's side closed: "delivered", or the cargo status that dropped it (failed, cancelled, ...).
+    claim_outcome = UnicodeAttribute(null=True)
+    # LiveClaimIndex: present while the claim's side is open (lifecycle.move keeps it).
+    live_claim = UnicodeAttribute(null=True)
+    claim_seen_at = NumberAttribute(null=True)  # epoch seconds
     # "source" / "destination" / "return" -> the route point id AS THE CLAIM REPORTS IT (str of it).
     point_ids = MapAttribute(null=True)
     current_point_id = UnicodeAttribute(null=True)
@@ -98,26 +114,20 @@ class RechargeTask(Table):
     performer_driver_profile_id = UnicodeAttribute(null=True)
     # A rescheduled task is not planned before this moment (SQS delays stop at 15 minutes).
     not_before = EpochSeconds(null=True)
-    reason = UnicodeAttribute(null=True)  # why it waits (no_cabinet, cargo_unavailable, claim_failed, ...)
+    reason = UnicodeAttribute(null=True)  # why it waits or was given up (no_cabinet, claim_failed, ...)
     failures = NumberAttribute(default=0)  # reschedules in a row (the delay backs off)
     # Bookings released on paper whose unbook call failed: the planner retries them before planning again.
     pending_unbook_ids = ListAttribute(of=UnicodeAttribute, null=True)
     # The watchdog (DueIndex): present only before the claim exists.
     sweep = UnicodeAttribute(null=True)
     due_at = NumberAttribute(null=True)  # epoch seconds
-    # Courier screens (courier*.py).
-    taken_cell_ids = ListAttribute(of=UnicodeAttribute, null=True)
-    broken_cell_ids = ListAttribute(of=UnicodeAttribute, null=True)
-    handed_over_by_storekeeper = BooleanAttribute(null=True)
-    vehicle_missing = BooleanAttribute(null=True)
-    vehicle_destroyed = BooleanAttribute(null=True)
-    new_battery_id = UnicodeAttribute(null=True)
     created_at = EpochSeconds()
     updated_at = EpochSeconds()
     expires_at = TTLAttribute()
 
     by_claim = ClaimIdIndex()
     by_due = DueIndex()
+    by_live_claim = LiveClaimIndex()
 
 
 def task_id_of(car_id: str, tag_id: str) -> str:
@@ -139,7 +149,8 @@ def get_task(task_id: str) -> RechargeTask | None:
 
 
 def task_by_claim(claim_id: str) -> RechargeTask | None:
-    """The live task whose current claim is `claim_id` (a GSI Query: eventually consistent), or None."""
+    """The live task whose claim (current, or the last one until replaced) is `claim_id` (a GSI Query:
+    eventually consistent), or None."""
     if not claim_id:
         return None
     for task in RechargeTask.by_claim.query(claim_id, limit=2):

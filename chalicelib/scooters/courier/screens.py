@@ -1,4 +1,5 @@
-"""The battery_exchange screens as Taximeter constructor items (design doc 003, part 3).
+"""The battery_exchange screens as Taximeter constructor items (design doc 003, part 3): pickup mode at A, return
+mode at C.
 
 The doc leaves the constructor's format open ("TODO формат конструктора с @einmalfel"); the items here are
 the smallest set that says what the doc asks for: `header`, `text`, `counter` {title, value} and `button`
@@ -11,6 +12,7 @@ import urllib.parse
 
 BASE = "/scooters-misc/taximeter/screens/v1/battery_exchange"
 HEADER = "Получение аккумуляторов"
+RETURN_HEADER = "Возврат аккумулятора"
 
 
 def _url(action: str, **query: str) -> str:
@@ -27,10 +29,10 @@ def _counters(taken: int, left: int) -> list[dict]:
             {"type": "counter", "title": "Осталось", "value": left}]
 
 
-def _cell_buttons(claim_id: str, cell_id: str) -> list[dict]:
+def _cell_buttons(claim_id: str, cell_id: str, done_title: str = "Аккумулятор получен") -> list[dict]:
     status = _url("status", cargo_ref_id=claim_id)
     return [
-        {"type": "button", "title": "Аккумулятор получен",
+        {"type": "button", "title": done_title,
          "payload": {"type": "request", "method": "GET", "url": status}},
         {"type": "button", "title": "Ячейка не открылась",
          "payload": {"type": "request", "method": "POST", "url": _url("broken", cargo_ref_id=claim_id,
@@ -63,3 +65,32 @@ def opened_items(claim_id: str, cell_id: str) -> list[dict]:
         {"type": "text", "text": "Заберите аккумулятор и закройте дверцу ячейки"},
         *_cell_buttons(claim_id, cell_id),
     ]
+
+
+# --- return mode (C) ----------------------------------------------------------------------------------
+
+def _return_counters(returned: int) -> list[dict]:
+    return [{"type": "counter", "title": "Сдано", "value": returned},
+            {"type": "counter", "title": "Осталось", "value": 1 - returned}]
+
+
+def return_start_items(claim_id: str) -> list[dict]:
+    return [{"type": "header", "text": RETURN_HEADER}, *_return_counters(0),
+            {"type": "button", "title": "Сдать аккумулятор",
+             "payload": {"type": "request", "method": "POST", "url": _url("open", cargo_ref_id=claim_id)}}]
+
+
+def return_opened_items(claim_id: str, cell_id: str, counters: bool = False) -> list[dict]:
+    items = [{"type": "header", "text": f"Ячейка {cell_id} открыта"}, *(_return_counters(0) if counters else []),
+             {"type": "text", "text": "Положите разряженный аккумулятор в ячейку и закройте дверцу"}]
+    return items + _cell_buttons(claim_id, cell_id, done_title="Аккумулятор сдан")
+
+
+def return_done_items() -> list[dict]:
+    return [{"type": "header", "text": RETURN_HEADER}, *_return_counters(1),
+            {"type": "text", "text": "Аккумулятор сдан. Закройте экран и сдвиньте слайдер"},
+            {"type": "button", "title": "Закрыть", "payload": {"type": "close_screen"}}]
+
+
+def return_stuck_items(text: str) -> list[dict]:
+    return [{"type": "header", "text": RETURN_HEADER}, *_return_counters(0), {"type": "text", "text": text}]

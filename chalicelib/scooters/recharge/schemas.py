@@ -1,4 +1,7 @@
-"""Payloads of the recharge flow: configs, the planning queue's message, and the upstreams' answers."""
+"""Payloads of the recharge flow: configs, the planning queue's message, and the upstreams' answers.
+
+The configs the courier screens read too (the full charge) live here: the courier side may read the recharge
+side, never the other way round."""
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -127,6 +130,34 @@ RETRY_DELAYS = config.define(
 )
 
 
+class ReconcileSettings(Schema):
+    """ScootersReconcileClaims: a claim whose state nobody confirmed (an applied event, or a look of the reconciler)
+    for `stale_after_seconds` is asked for with claims/info; at most `max_claims_per_run` a run (the oldest first,
+    the rest the next run), `concurrency` calls at once."""
+
+    stale_after_seconds: Annotated[int, Field(ge=0, le=7 * 86400)] = 600
+    max_claims_per_run: Annotated[int, Field(ge=1, le=10_000)] = 500
+    concurrency: Annotated[int, Field(ge=1, le=32)] = 8
+
+
+RECONCILE = config.define(
+    "scooters_reconcile_settings", ReconcileSettings, {},
+    "ScootersReconcileClaims: claims/info for open claims with no applied event for stale_after_seconds (600);"
+    " max_claims_per_run (500), concurrency (8).",
+)
+EXCLUDED_TAGS = config.define(
+    "scooters_finder_excluded_tags",
+    Annotated[list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]], Field(max_length=50)],
+    ["scooter_missing", "scooter_destroyed"],
+    "Tags that keep a scooter out of recharging: the poll's filter excludes them, and a task whose scooter got one"
+    " is given up at its next planning attempt.",
+)
+FULL_CHARGE = config.define(
+    "scooters_full_charge_percent", Annotated[int, Field(ge=1, le=100)], 95,
+    "\"Battery swapped\" means a different battery id charged at or above this percentage.",
+)
+
+
 class PlanMessage(Schema):
     """The planning queue's message: one task. `attempt` ties it to the task's planning attempt (an older
     attempt's message is dropped); `not_before` (epoch seconds) carries a delay beyond SQS's 15 minutes."""
@@ -188,6 +219,8 @@ class Booking(_Upstream):
 class RoutePoint(_Upstream):
     id: int | str
     type: str
+    external_order_id: str | None = None
+    address: dict | None = None
 
 
 class PerformerInfo(_Upstream):

@@ -4,6 +4,12 @@ Protocols as their simulators document them (local/simulator/upstreams/scooter_a
 scooter_backend.py). Timeouts and bounded retries come from core.http. A cabinet call that times out is told
 apart from one that fails (CabinetTimeout vs CabinetDown): the courier retries the first; the second means the
 manual mode (design doc 003: "если scooter-accumulator пятисотит ... включаем ручной режим").
+
+Returning a battery into a cell (point C): doc 003 names NO call for it ("здесь все совпадает с флоу получения
+аккумов"), and the cabinets service has no public reference. It is modelled on the calls the doc does name:
+`accumulator/return {"cabinet_id", "book_id", "cell_id", "accumulator_id"}` tells the cabinet which free cell
+will hold which battery under the booking (as `accumulator/book` reserves cells), then the usual `cell/open`
+opens it; the cabinet reports the battery in that cell afterwards (`cells`).
 """
 from __future__ import annotations
 
@@ -12,8 +18,8 @@ import dataclasses
 from chalicelib.core import http
 from chalicelib.core.errors import AppError, UpstreamRejected, UpstreamUnavailable
 
-from .upstreams import ACC as CABINET
-from .upstreams import ACCUMULATOR, SCOOTER_BACKEND
+from ..recharge.upstreams import ACC as CABINET
+from ..recharge.upstreams import ACCUMULATOR, SCOOTER_BACKEND
 
 
 class CabinetTimeout(Exception):
@@ -36,6 +42,10 @@ class CellNotBooked(Exception):
     """The cabinet says the cell is not in the booking."""
 
 
+class CellNotFree(Exception):
+    """The cabinet will not take a returned battery into that cell (it holds one, is open, broken or reserved)."""
+
+
 class DoorStuck(Exception):
     """The scooter's battery door does not open."""
 
@@ -53,9 +63,17 @@ SCOOTER_DOWN = "the scooter backend is unavailable, try again"
 @dataclasses.dataclass(frozen=True)
 class Cell:
     cell_id: str
-    state: str  # charged | empty | open | broken
+    state: str  # charged | charging | empty | open | broken
     has_battery: bool
     book_id: str | None
+    accumulator_id: str | None = None  # the battery in the cell, when the cabinet knows it
+    return_for: str | None = None  # the booking whose returned battery this cell is to hold
+
+    def takes_return(self, book_id: str) -> bool:
+        """Empty, closed, whole, and free or this booking's own (a cell its charged battery left): the
+        booking's returned battery may go in."""
+        return (self.state == "empty" and not self.has_battery and self.book_id in (None, book_id)
+                and self.return_for in (None, book_id))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +109,8 @@ def cabinet_cells(cabinet_id: str) -> Cabinet:
     try:
         cells = {
             str(cell["cell_id"]): Cell(cell_id=str(cell["cell_id"]), state=str(cell["state"]),
-                                       has_battery=bool(cell["has_battery"]), book_id=cell.get("book_id"))
+                                       has_battery=bool(cell["has_battery"]), book_id=cell.get("book_id"),
+                                       accumulator_id=cell.get("accumulator_id"), return_for=cell.get("return_for"))
             for cell in body["cells"]
         }
         open_cell = body.get("open_cell_id")
@@ -115,6 +134,22 @@ def open_cell(cabinet_id: str, book_id: str, cell_id: str) -> None:
             raise CellNotOpened() from None
         if error.upstream_status == 400:
             raise CellNotBooked() from None
+        raise CabinetDown() from None
+
+
+def assign_return_cell(cabinet_id: str, book_id: str, cell_id: str, accumulator_id: str | None) -> None:
+    """Tell the cabinet that `cell_id` is to hold the battery the booking's courier brings back (`accumulator_id`:
+    the discharged one; None: the booking's own charged battery, unused). Idempotent: the same booking naming the
+    same cell answers the same; naming another moves the return there (a cell that would not open)."""
+    try:
+        http.call_json(ACCUMULATOR, "POST", f"{CABINET}/accumulator/return", idempotency_key=http.fresh_key(),
+                       json={"cabinet_id": cabinet_id, "book_id": book_id, "cell_id": cell_id,
+                             "accumulator_id": accumulator_id})
+    except UpstreamUnavailable as error:
+        raise _cabinet_error(error) from None
+    except UpstreamRejected as error:
+        if error.upstream_status == 409:
+            raise CellNotFree() from None
         raise CabinetDown() from None
 
 
