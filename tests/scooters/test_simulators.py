@@ -132,3 +132,58 @@ def test_claims_want_a_bearer_token_when_authorization_is_sent(simulator, upstre
     bad = _post(simulator, CLAIMS + "/journal", {}, headers={"Authorization": "Basic x"})
     assert bad.status_code == 401 and bad.json()["code"] == "unauthorized"
     assert _post(simulator, CLAIMS + "/journal", {}, headers={"Authorization": "Bearer t"}).status_code == 200
+
+
+def test_the_journal_can_lose_a_claims_events(simulator, upstream):
+    claim = _post(simulator, CLAIMS + "/create?request_id=r1", _claim_body()).json()
+    cursor = _post(simulator, CLAIMS + "/journal", {}).json()["cursor"]
+    assert _post(simulator, "/_control/cargo/journal/drop", {"claim_id": claim["id"], "count": 1}).status_code == 200
+    _post(simulator, f"/_control/cargo/claims/{claim['id']}/advance", {"status": "performer_found"})
+    _post(simulator, f"/_control/cargo/claims/{claim['id']}/advance", {"status": "pickup_arrived"})
+    page = _post(simulator, CLAIMS + "/journal", {"cursor": cursor}).json()
+    assert [(e["new_status"], e["revision"]) for e in page["events"]] == [("pickup_arrived", 4)]
+    assert _post(simulator, CLAIMS + f"/info?claim_id={claim['id']}").json()["status"] == "pickup_arrived"
+    assert _post(simulator, "/_control/cargo/journal/drop", {"claim_id": "nope", "count": 1}).status_code == 404
+
+
+def test_create_answers_can_be_lost(simulator, upstream):
+    _post(simulator, "/_control/cargo/create/lose_answers", {"count": 1, "delay": 1.0})
+    try:
+        requests.post(_url(simulator, CLAIMS + "/create?request_id=r1"), json=_claim_body(), timeout=0.3)
+        raise AssertionError("the answer came in time")
+    except requests.Timeout:
+        pass
+    made = _get(simulator, "/_control/cargo/claims").json()["claims"]
+    assert [c["request_id"] for c in made] == ["r1"]  # made all the same
+    again = _post(simulator, CLAIMS + "/create?request_id=r1", _claim_body())
+    assert again.status_code == 200 and again.json()["id"] == made[0]["id"]
+
+
+def test_a_battery_goes_back_into_a_cell(simulator, upstream):
+    _post(simulator, "/_control/scooter_accumulator/cabinets", {"store_id": "grocery:1", "cabinet_id": "cab1",
+                                                                "charged": 2})
+    booking = _post(simulator, ACC + "/accumulator/book", {"cabinet_id": "cab1"},
+                    headers={"X-Idempotency-Token": "t1"}).json()
+    [cell] = booking["cell_ids"]
+    _post(simulator, ACC + "/cell/open", {"cabinet_id": "cab1", "book_id": booking["book_id"], "cell_id": cell})
+    _post(simulator, "/_control/scooter_accumulator/take", {"cabinet_id": "cab1"})
+    other = "cab1-2" if cell == "cab1-1" else "cab1-1"
+    full = _post(simulator, ACC + "/accumulator/return", {"cabinet_id": "cab1", "book_id": booking["book_id"],
+                                                          "cell_id": other, "accumulator_id": "old"})
+    assert full.status_code == 409 and full.json()["code"] == "cell_not_free"
+    told = _post(simulator, ACC + "/accumulator/return", {"cabinet_id": "cab1", "book_id": booking["book_id"],
+                                                          "cell_id": cell, "accumulator_id": "old"})
+    assert told.json() == {"book_id": booking["book_id"], "cabinet_id": "cab1", "cell_id": cell,
+                           "accumulator_id": "old", "status": "assigned"}
+    opened = _post(simulator, ACC + "/cell/open", {"cabinet_id": "cab1", "book_id": booking["book_id"],
+                                                   "cell_id": cell})
+    assert opened.status_code == 200
+    _post(simulator, "/_control/scooter_accumulator/put", {"cabinet_id": "cab1", "charge": 15})
+    view = _get(simulator, "/_control/scooter_accumulator/cells", params={"cabinet_id": "cab1"}).json()
+    cells = {c["cell_id"]: c for c in view["cells"]}
+    assert cells[cell]["battery"] == {"id": "old", "charge": 15} and cells[cell]["state"] == "charging"
+    assert cells[other]["battery"] == {"id": f"acc-{other}", "charge": 100}
+    seen = _get(simulator, ACC + "/cells", params={"cabinet_id": "cab1"}).json()["cells"]
+    assert {c["cell_id"]: c["accumulator_id"] for c in seen} == {cell: "old", other: f"acc-{other}"}
+    available = _post(simulator, ACC + "/accumulator/available_for_booking", {"store_ids": ["grocery:1"]}).json()
+    assert available["stores"][0]["available"] == 1  # the discharged one is not for booking
