@@ -11,10 +11,9 @@ Protocol (prefix /scooter_accumulator/scooter-accumulator/v1/cabinet; JSON; a mi
     POST booking/set_contractor {"book_id", "contractor_id"} -> the booking  (idempotent)
     POST booking/unset_contractor {"book_id"} -> the booking                 (idempotent)
     (unknown book_id -> 404 {"code": "booking_not_found"})
-    GET  cells?cabinet_id= -> {"cabinet_id", "store_id", "open_cell_id": str|null, "cells": [{"cell_id",
-         "state": "charged"|"charging"|"empty"|"open"|"broken", "has_battery", "accumulator_id": str|null,
-         "charge": number|null, "book_id": str|null, "return_for": str|null}]}
-         (charged: a full battery; charging: a battery below 100 %, e.g. one returned discharged)
+    GET  cells?cabinet_id= -> {"cabinet_id", "store_id", "open_cell_id": str|null, "cells": [{"cell_id", "state":
+         "charged" (full) |"charging" (below 100 %) |"empty"|"open"|"broken", "has_battery", "accumulator_id",
+         "charge", "book_id", "return_for"}]}
     For the courier:
     POST accumulator/return {"cabinet_id", "book_id", "cell_id", "accumulator_id": str|null}
          -> {"book_id", "cabinet_id", "cell_id", "accumulator_id", "status": "assigned"}: the cell is to hold the
@@ -38,9 +37,8 @@ Controls:
          creates or replaces the store's cabinet with N charged cells "<cabinet_id>-1".."-N" (its bookings go)
     POST /_control/scooter_accumulator/take {"cabinet_id", "cell_id"?}   # the courier takes the battery out of
          the open cell (or the named one): the cell becomes "empty" and closes
-    POST /_control/scooter_accumulator/put {"cabinet_id", "cell_id"?, "charge"?, "accumulator_id"?}   # the courier
-         puts a battery into the open cell (or the named one), which closes by itself: the battery announced for
-         that cell by accumulator/return (or `accumulator_id`), at `charge` % (default 20)
+    POST /_control/scooter_accumulator/put {"cabinet_id", "cell_id"?, "charge"?, "accumulator_id"?}   # a battery
+         into the open (or named) cell, which closes: the one accumulator/return announced, at `charge` % (20)
     GET  /_control/scooter_accumulator/cells?cabinet_id= -> {"cabinet_id", "cells": [{"cell_id", "state",
          "battery": {"id", "charge"} | null, "book_id", "return_for"}]}: each cell's battery or none
     POST /_control/scooter_accumulator/close {"cabinet_id", "cell_id"?}  # the open cell closes, battery kept
@@ -90,9 +88,8 @@ def _put_cabinet(body: dict) -> dict:
     for store_id, known in list(_by_store.items()):
         if store_id == body["store_id"]:
             _cabinets.pop(known, None)
-    for book_id, booking in list(_bookings.items()):
-        if booking["cabinet_id"] == cabinet_id:
-            booking["status"] = "unbooked"
+    for booking in (b for b in _bookings.values() if b["cabinet_id"] == cabinet_id):
+        booking["status"] = "unbooked"
     cells = {f"{cabinet_id}-{n}": {"cell_id": f"{cabinet_id}-{n}", "door": "closed", "stuck": False,
                                    "broken": False, "book_id": None, "return_for": None, "expected": None,
                                    "battery": {"id": f"acc-{cabinet_id}-{n}", "charge": 100}}
@@ -165,30 +162,27 @@ def _book(request):
         return 404, {"code": "cabinet_not_found", "message": "no such cabinet"}
     if cabinet["cabinet_id"] in _races:
         _races.discard(cabinet["cabinet_id"])
-        other = f"book-{next(_ids)}"
-        cells = _free(cabinet)
-        for cell in cells:
-            cell["book_id"] = other
-        _bookings[other] = {"book_id": other, "cabinet_id": cabinet["cabinet_id"],
-                            "cell_ids": [c["cell_id"] for c in cells], "contractor_id": None,
-                            "status": "booked", "token": None, "taken": [], "return_cell": None}
+        _new_booking(cabinet, _free(cabinet), None)  # someone else took every free cell
     free = _free(cabinet)
     if len(free) < count:
         return 409, {"code": "no_accumulators", "message": "not enough charged batteries left"}
+    booking = _new_booking(cabinet, free[:count], token)
+    _tokens[token] = booking["book_id"]
+    return 200, _booking_body(booking)
+
+
+def _new_booking(cabinet: dict, cells: list[dict], token: str | None) -> dict:
     book_id = f"book-{next(_ids)}"
-    chosen = free[:count]
-    for cell in chosen:
+    for cell in cells:
         cell["book_id"] = book_id
-    _bookings[book_id] = {"book_id": book_id, "cabinet_id": cabinet["cabinet_id"],
-                          "cell_ids": [c["cell_id"] for c in chosen], "contractor_id": None,
-                          "status": "booked", "token": token, "taken": [], "return_cell": None}
-    _tokens[token] = book_id
-    return 200, _booking_body(_bookings[book_id])
+    _bookings[book_id] = {"book_id": book_id, "cabinet_id": cabinet["cabinet_id"], "token": token,
+                          "cell_ids": [c["cell_id"] for c in cells], "contractor_id": None, "status": "booked",
+                          "taken": [], "return_cell": None}
+    return _bookings[book_id]
 
 
 def _booking_or_404(request):
-    book_id = _body(request).get("book_id")
-    booking = _bookings.get(book_id) if isinstance(book_id, str) else None
+    booking = _bookings.get(str(_body(request).get("book_id")))
     return booking, (404, {"code": "booking_not_found", "message": "no such booking"})
 
 
@@ -234,11 +228,11 @@ def _cells_body(cabinet: dict) -> dict:
                        "book_id": c["book_id"], "return_for": c["return_for"]} for c in cabinet["cells"].values()]}
 
 
-def _cells(request):
+def _cells(request, body=_cells_body):
     cabinet = _cabinets.get(request.query.get("cabinet_id", ""))
     if cabinet is None:
         return 404, {"code": "cabinet_not_found", "message": "no such cabinet"}
-    return 200, _cells_body(cabinet)
+    return 200, body(cabinet)
 
 
 def _cell_of(body: dict):
@@ -273,8 +267,10 @@ def _cell_open(request):
 
 def _cell_close(request):
     cabinet, cell, error = _cell_of(_body(request))
-    if error:
-        return error
+    return error or _closed(cell)
+
+
+def _closed(cell: dict):
     cell["door"] = "closed"
     return 200, {"cell_id": cell["cell_id"], "state": _state(cell)}
 
@@ -295,10 +291,8 @@ def _return(request):
     previous = cabinet["cells"].get(booking.get("return_cell") or "")
     if previous is not None and previous is not cell and previous["battery"] is None:
         previous["return_for"] = previous["expected"] = None  # moved: that cell did not open
-    accumulator_id = body.get("accumulator_id")
-    if not accumulator_id:
-        accumulator_id = booking["taken"][0] if booking["taken"] else None  # the booking's own, unused
-    cell["return_for"], cell["expected"] = book_id, accumulator_id
+    own = booking["taken"][0] if booking["taken"] else None  # the booking's own battery, unused
+    cell["return_for"], cell["expected"] = book_id, body.get("accumulator_id") or own
     booking["return_cell"] = cell["cell_id"]
     return 200, _returned(booking, cell)
 
@@ -308,21 +302,17 @@ def _returned(booking: dict, cell: dict) -> dict:
             "accumulator_id": cell["expected"], "status": "assigned"}
 
 
-def _p(path: str) -> str:
-    return PREFIX + path
-
-
-ROUTES = [
-    ("POST", _p(r"/accumulator/available_for_booking"), _available),
-    ("POST", _p(r"/accumulator/book"), _book),
-    ("POST", _p(r"/accumulator/return"), _return),
-    ("POST", _p(r"/booking/unbook"), _unbook),
-    ("POST", _p(r"/booking/set_contractor"), _set_contractor),
-    ("POST", _p(r"/booking/unset_contractor"), _unset_contractor),
-    ("GET", _p(r"/cells"), _cells),
-    ("POST", _p(r"/cell/open"), _cell_open),
-    ("POST", _p(r"/cell/close"), _cell_close),
-]
+ROUTES = [(method, PREFIX + path, handler) for method, path, handler in (
+    ("POST", r"/accumulator/available_for_booking", _available),
+    ("POST", r"/accumulator/book", _book),
+    ("POST", r"/accumulator/return", _return),
+    ("POST", r"/booking/unbook", _unbook),
+    ("POST", r"/booking/set_contractor", _set_contractor),
+    ("POST", r"/booking/unset_contractor", _unset_contractor),
+    ("GET", r"/cells", _cells),
+    ("POST", r"/cell/open", _cell_open),
+    ("POST", r"/cell/close", _cell_close),
+)]
 
 
 def _control_cabinets(body):
@@ -370,10 +360,7 @@ def _control_put(body):
 
 def _control_close(body):
     cell, error = _target_cell(body)
-    if error:
-        return error
-    cell["door"] = "closed"
-    return 200, {"cell_id": cell["cell_id"], "state": _state(cell)}
+    return error or _closed(cell)
 
 
 def _control_stuck(body):
@@ -393,11 +380,8 @@ def _control_race(body):
     return 200, {"cabinet_id": body["cabinet_id"], "race": True}
 
 
-def _control_cells(request):
-    cabinet = _cabinets.get(request.query.get("cabinet_id", ""))
-    if cabinet is None:
-        return 404, {"code": "cabinet_not_found", "message": "no such cabinet"}
-    return 200, {"cabinet_id": cabinet["cabinet_id"], "cells": [
+def _batteries_body(cabinet: dict) -> dict:
+    return {"cabinet_id": cabinet["cabinet_id"], "cells": [
         {"cell_id": c["cell_id"], "state": _state(c), "battery": dict(c["battery"]) if c["battery"] else None,
          "book_id": c["book_id"], "return_for": c["return_for"]} for c in cabinet["cells"].values()]}
 
@@ -410,4 +394,4 @@ def _control_state(request):
 CONTROLS = {"cabinets": _control_cabinets, "take": _control_take, "put": _control_put, "close": _control_close,
             "stuck": _control_stuck, "race": _control_race}
 CONTROL_ROUTES = [("GET", r"scooter_accumulator/state", _control_state),
-                  ("GET", r"scooter_accumulator/cells", _control_cells)]
+                  ("GET", r"scooter_accumulator/cells", lambda request: _cells(request, _batteries_body))]
