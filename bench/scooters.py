@@ -9,6 +9,9 @@
 3. The poll (ScootersFindDischarged) for fleets of 1k and 10k cars with 1 % discharged, and 10k with 0.1 %:
    upstream calls and DynamoDB calls grow with the discharged cars, not the fleet; a second poll (everything
    taken) costs one car/list.
+4. Reconciliation (ScootersReconcileClaims, every 5 minutes) for 1,000 live tasks whose claims stay quiet for an
+   hour (the worst case: a claim whose events arrive is never asked for): claims/info calls and DynamoDB calls
+   per hour at the default staleness (600 s) and without it (every open claim every run), side by side.
 
 moto's and the simulator's speed are not production's: quote the call counts and the ratios, not the times.
 """
@@ -29,7 +32,10 @@ from app import app  # noqa: E402,F401  (registers the tables and queues)
 from chalicelib.core import aws, config, http, queues  # noqa: E402
 from chalicelib.core.settings import reload_settings  # noqa: E402
 from chalicelib.infra import _all_tables, table_resource  # noqa: E402
-from chalicelib.scooters.recharge import finder, follower, planner  # noqa: E402
+from chalicelib.core import clock  # noqa: E402
+from chalicelib.scooters.recharge import finder, follower, planner, reconciler  # noqa: E402
+from chalicelib.scooters.recharge.lifecycle import PERFORMER_FOUND  # noqa: E402
+from chalicelib.scooters.recharge.models import LIVE, RechargeTask  # noqa: E402
 from chalicelib.scooters.recharge.schemas import PlanMessage  # noqa: E402
 from local.simulator.server import serve  # noqa: E402
 
@@ -214,6 +220,61 @@ def bench_poll(base: str, sim, fleet: int, discharged: int) -> dict:
     return first
 
 
+def _live_tasks(base: str, count: int, now) -> None:
+    """`count` tasks with a live claim each (performer found), last confirmed evenly over the past 10 minutes."""
+    import datetime as dt
+
+    body = {"items": [{"title": "battery", "quantity": 1, "pickup_point": 1}],
+            "route_points": [{"point_id": n, "type": kind, "address": {"coordinates": [37.6, 55.7]}}
+                             for n, kind in ((1, "source"), (2, "destination"), (3, "return"))]}
+    with RechargeTask.batch_write() as batch:
+        for n in range(count):
+            claim = requests.post(f"{base}/cargo/b2b/cargo/integration/v2/claims/create?request_id=bench-{n}",
+                                  json=body, timeout=30).json()
+            seen = int(now.timestamp()) - (n * 600) // count
+            batch.save(RechargeTask(
+                f"live-{n}/tag", car_id=f"live-{n}", tag_id="tag", status=PERFORMER_FOUND, attempt=1,
+                position=[37.6, 55.7], claim_id=claim["id"], claim_revision=claim["revision"] + 1,
+                claim_status=claim["status"], point_ids={"source": "1", "destination": "2", "return": "3"},
+                performer_park_id="park", performer_driver_profile_id="driver", live_claim=LIVE,
+                claim_seen_at=seen, created_at=now, updated_at=now, expires_at=now + dt.timedelta(days=1)))
+
+
+def bench_reconcile(base: str, sim, tasks: int = 1000) -> dict:
+    import datetime as dt
+
+    rows = {}
+    for label, settings in (("staleness 600 s (default)", {}),
+                            ("no staleness (every open claim, every run)",
+                             {"stale_after_seconds": 0, "max_claims_per_run": 10_000})):
+        fresh(base, sim)
+        t0 = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
+        _live_tasks(base, tasks, t0)
+        config.write("scooters_reconcile_settings", settings)
+        clear_calls(sim)
+        asked, seconds = [], 0.0
+        with DynamoCounter() as dynamo:
+            for run in range(1, 13):  # one hour of runs, every 5 minutes
+                clock.freeze(t0 + dt.timedelta(minutes=5 * run))
+                started = time.perf_counter()
+                asked.append(reconciler.reconcile_claims().asked)
+                seconds += time.perf_counter() - started
+        clock.freeze(None)
+        infos = len([c for c in sim.calls["cargo"] if c["path"].endswith("/info")])
+        rows[label] = {"claims_info_per_hour": infos, "per_task_per_hour": round(infos / tasks, 2),
+                       "asked_per_run": " ".join(map(str, asked)), "dynamodb_per_hour": dynamo.total,
+                       "dynamodb_ops": dynamo.calls,
+                       "s_per_run_in_process": round(seconds / 12, 2)}
+    default, every = rows.values()
+    rows["saved_by_staleness"] = round(1 - default["claims_info_per_hour"] / every["claims_info_per_hour"], 2)
+    return rows
+
+
+def _print_reconcile(reconcile: dict) -> None:
+    print("4. reconciliation: 1,000 live tasks, quiet claims, one hour of runs (every 5 minutes)")
+    print(json.dumps(reconcile, ensure_ascii=False, indent=1))
+
+
 def main() -> None:
     server, sim = serve(0)
     base = f"http://127.0.0.1:{server.server_port}"
@@ -223,6 +284,7 @@ def main() -> None:
             journal = bench_journal(base, sim)
             polls = [bench_poll(base, sim, 1000, 10), bench_poll(base, sim, 10000, 100),
                      bench_poll(base, sim, 10000, 10)]
+            reconcile = bench_reconcile(base, sim)
     finally:
         server.shutdown()
     print("1. planning (one message -> booking -> claim), per task")
@@ -240,6 +302,7 @@ def main() -> None:
     print(f"10x the fleet and 10x the discharged: upstream calls x{round(b['upstream_calls'] / a['upstream_calls'], 2)}"
           f"; same 10k fleet, 10x fewer discharged: upstream calls x"
           f"{round(polls[2]['upstream_calls'] / b['upstream_calls'], 2)} (the cost follows the discharged cars)")
+    _print_reconcile(reconcile)
 
 
 if __name__ == "__main__":

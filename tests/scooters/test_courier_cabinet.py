@@ -10,7 +10,7 @@ from chalicelib.scooters.courier.models import CabinetLock, ClaimProgress
 from local.simulator.server import Fault
 
 from .test_courier_fixtures import (  # noqa: F401 (courier is a fixture)
-    ACC, T0, buttons, cells, counters, courier, items, make_courier, opens, sim, take, texts,
+    ACC, T0, buttons, cells, counters, courier, items, make_courier, open_by_hand, opens, sim, take, texts,
 )
 
 STOREKEEPER_1 = "Невозможно открыть 1 ячеек. Обратитесь к кладовщику"
@@ -235,10 +235,7 @@ def test_unknown_claim_and_bad_parameters(courier, client):
 def test_a_cell_open_outside_our_bookings_keeps_the_cabinet_busy(client, simulator, driver_auth, upstream):
     clock.freeze(T0)
     ours = make_courier(client, simulator, driver_auth, charged=3, batteries=2)
-    other = sim(simulator, "POST", f"{ACC}/accumulator/book", {"cabinet_id": "cab-1", "accumulators_count": 1},
-                headers={"X-Idempotency-Token": "by-hand"})
-    sim(simulator, "POST", f"{ACC}/cell/open",
-        {"cabinet_id": "cab-1", "book_id": other["book_id"], "cell_id": other["cell_ids"][0]})
+    open_by_hand(simulator, "cab-1")
     busy = ours.open()
     assert busy.status_code == 409 and busy.json_body["code"] == "cabinet_busy"
     assert _lock("cab-1") is None and len(opens(upstream)) == 1  # only the one opened by hand

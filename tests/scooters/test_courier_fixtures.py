@@ -87,6 +87,14 @@ def take(simulator, cabinet_id: str) -> None:
     sim(simulator, "POST", "/_control/scooter_accumulator/take", {"cabinet_id": cabinet_id})
 
 
+def open_by_hand(simulator, cabinet_id: str) -> None:
+    """Someone outside our bookings (staff, by hand) books a cell and opens it."""
+    other = sim(simulator, "POST", f"{ACC}/accumulator/book", {"cabinet_id": cabinet_id, "accumulators_count": 1},
+                headers={"X-Idempotency-Token": f"by-hand-{cabinet_id}"})
+    sim(simulator, "POST", f"{ACC}/cell/open",
+        {"cabinet_id": cabinet_id, "book_id": other["book_id"], "cell_id": other["cell_ids"][0]})
+
+
 def opens(upstream) -> list[dict]:
     return [c for c in upstream.calls["scooter_accumulator"] if c["path"].endswith("/cell/open")]
 

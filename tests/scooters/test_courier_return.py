@@ -9,7 +9,7 @@ from chalicelib.core import clock
 from chalicelib.scooters.recharge.models import RechargeTask
 from local.simulator.server import Fault
 
-from .test_courier_fixtures import ACC, T0, buttons, counters, make_courier, opens, sim, take, texts
+from .test_courier_fixtures import T0, buttons, counters, make_courier, open_by_hand, opens, sim, take, texts
 
 STOREKEEPER_1 = "Невозможно открыть 1 ячеек. Обратитесь к кладовщику"
 
@@ -98,10 +98,7 @@ def test_the_same_cabinet_rules_at_c(back_at_c, upstream, simulator):
     upstream.faults["scooter_accumulator"] = Fault(mode="timeout", delay=3.0)
     assert c.open().status_code == 408
     upstream.faults.clear()
-    other = sim(simulator, "POST", f"{ACC}/accumulator/book", {"cabinet_id": "cab-1", "accumulators_count": 1},
-                headers={"X-Idempotency-Token": "by-hand"})
-    sim(simulator, "POST", f"{ACC}/cell/open",
-        {"cabinet_id": "cab-1", "book_id": other["book_id"], "cell_id": other["cell_ids"][0]})
+    open_by_hand(simulator, "cab-1")
     busy = c.open()
     assert busy.status_code == 409 and busy.json_body["code"] == "cabinet_busy"
 

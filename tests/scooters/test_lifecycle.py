@@ -15,7 +15,6 @@ from chalicelib.scooters.recharge.models import LIVE, SWEEP, RechargeTask, get_t
 COLUMNS = ("choose_cabinet", "booked", "claim_stored", "wait", "end_attempt", "give_up",
            "approval", "performer", "progress", "left_scooter", "finished", "dropped", "dropped_after_swap")
 MATRIX = {
-    #                  choose   booked  claim    wait     end      give_up   appr     perf     progr    left      fin   drop     after_swap
     "new":             ("booking", "-", "-", "waiting", "-", "given_up", "-", "-", "-", "-", "-", "-", "-"),
     "booking":         ("booking", "booked", "-", "waiting", "-", "given_up", "-", "-", "-", "-", "-", "-", "-"),
     "booked":          ("-", "-", "claimed", "-", "waiting", "given_up", "-", "-", "-", "-", "-", "-", "-"),
@@ -37,7 +36,8 @@ ACTIONS = {
     ("claimed", "finished"): lc.FINISH, ("performer_found", "finished"): lc.FINISH, ("rentable", "finished"): lc.FINISH,
     ("claimed", "dropped"): lc.RESCHEDULE, ("performer_found", "dropped"): lc.RESCHEDULE,
     ("rentable", "dropped"): lc.CLOSE_AFTER_SWAP, ("claimed", "dropped_after_swap"): lc.CLOSE_AFTER_SWAP,
-    ("performer_found", "dropped_after_swap"): lc.CLOSE_AFTER_SWAP, ("rentable", "dropped_after_swap"): lc.CLOSE_AFTER_SWAP,
+    ("performer_found", "dropped_after_swap"): lc.CLOSE_AFTER_SWAP,
+    ("rentable", "dropped_after_swap"): lc.CLOSE_AFTER_SWAP,
 }
 CASES = [(state, event) for state in lc.STATES for event in lc.EVENTS]
 

@@ -160,7 +160,8 @@ def _book(task: RechargeTask) -> str:
                 order.append((depot.store_id, store.cabinet_id, depot.position))
     for store_id, cabinet_id, position in order:
         chosen = [RechargeTask.store_id.set(store_id), RechargeTask.cabinet_id.set(cabinet_id)]
-        chosen.append(RechargeTask.cabinet_position.set(position) if position else RechargeTask.cabinet_position.remove())
+        chosen.append(RechargeTask.cabinet_position.set(position) if position
+                      else RechargeTask.cabinet_position.remove())
         if not lifecycle.move(task, lifecycle.CHOOSE_CABINET, chosen, _in_attempt(task)):
             return "moved"
         try:
