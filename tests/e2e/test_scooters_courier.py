@@ -1,6 +1,7 @@
 """The courier screens on the deployed local stack: a real claim from the recharge flow (its schedules and queue
 run as deployed Lambdas), the courier's calls through the API with a driver session, the cabinets and the
-scooter in the simulator (:8100).
+scooter in the simulator (:8100): the whole path A -> B (a 96 % battery is a charged one) -> C (the old battery
+back in a cell) -> delivered, and the former courier refused after the job.
 
 Reuses the recharge flow's helpers (tests/e2e/test_scooters.py): `area` (a spot of our own with depots) and
 `recharge_to` (a discharged scooter taken up to a claim with a performer).
@@ -29,6 +30,12 @@ class Courier:
 
     def open(self, headers=None):
         return self.stack.post(f"{SCREENS}/open?cargo_ref_id={self.claim}", headers=headers or self.headers)
+
+    def actions_at(self, kind: str) -> list[dict]:
+        answer = self.stack.get("/scooters-misc/v1/cargo/state-actions",
+                                params={"cargo_ref_id": self.claim, "point_id": self.point(kind)})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["actions"]
 
     def action(self, name: str, headers=None):
         return self.stack.post(f"{ACTIONS}/{name}?cargo_ref_id={self.claim}&point_id={self.point('destination')}",
@@ -101,12 +108,36 @@ def test_the_courier_path_to_a_rentable_scooter(stack, area, driver_auth):
     assert courier.state_actions("destination") == ["open_battery_door", "vehicle_destroyed"]
     assert courier.point_check("destination").json()["code"] == "battery_not_swapped"
     assert courier.action("open_battery_door").status_code == 200
+    # The battery the courier put in reads 96 %: a charged one (scooters_full_charge_percent, 95).
+    control(stack, "scooter_backend/cars", {"car_id": courier.flow.car_id, "battery_level": 96})
     assert courier.point_check("destination").status_code == 200
 
     courier.flow.advance("pickuped", point="return")
     courier.flow.follow_until(lambda t: t["status"] == "rentable", "rentable")
     assert car(stack, courier.flow.car_id)["tags"] == []
-    assert courier.state_actions("return") == [] and courier.point_check("return").status_code == 200
+    refused = courier.action("find_vehicle")  # the scooter is back in rent: its actions are over
+    assert refused.status_code == 409 and refused.json()["code"] == "claim_finished"
+    assert courier.point_check("return").json()["code"] == "battery_not_returned"
+
+    # C: the old battery goes back into a cell of the cabinet.
+    courier.flow.advance("delivery_arrived", point="return")
+    assert courier.actions_at("return") == [{"type": "battery_exchange", "mode": "return"}]
+    assert counters(courier.status()) == {"Сдано": 0, "Осталось": 1}
+    opened = courier.open()
+    assert opened.status_code == 200, opened.text
+    old_battery = courier.flow.task()["battery_id"]
+    control(stack, "scooter_accumulator/put", {"cabinet_id": cabinet_id, "charge": 18})
+    view = control(stack, f"scooter_accumulator/cells?cabinet_id={cabinet_id}", method="GET")["cells"]
+    assert {"id": old_battery, "charge": 18} in [c["battery"] for c in view]
+    assert counters(courier.status()) == {"Сдано": 1, "Осталось": 0}
+    assert courier.point_check("return").status_code == 200
+
+    courier.flow.advance("delivered", point="return")
+    courier.flow.follow_until(lambda t: t["status"] == "done", "done")
+    # After the job: the former courier changes nothing.
+    for answer in (courier.status(), courier.open(), courier.action("open_battery_door")):
+        assert answer.status_code == 409 and answer.json()["code"] == "claim_finished", answer.text
+    assert car(stack, courier.flow.car_id)["door_opens"] == 1
 
 
 def test_two_couriers_at_one_cabinet_and_a_broken_cell(stack, area, driver_auth):

@@ -9,10 +9,10 @@ the return of the battery at C until the claim is delivered. Liveness and the ph
 
 Where the courier is. The claim status and point the follower stored lag behind cargo (a minute, more while the
 journal is held). When the stored state does not show the courier AT the point asked about, cargo is asked
-(claims/info, one call) and the answer kept FRESH_SECONDS in this process: cargo-orders asks the same claim's
-actions again every few seconds while the courier's screen is open, and a warm Lambda serves those polls; a
-shared cache (a table) would cost a write per miss and a read per hit, more than the call it saves. If cargo
-cannot answer, the stored state is used.
+(claims/info, one call) and the answer kept FRESH_SECONDS in this process, per claim and point asked about:
+cargo-orders asks the same claim's actions again every few seconds while the courier's screen is open, and a warm
+Lambda serves those polls; a shared cache (a table) would cost a write per miss and a read per hit, more than the
+call it saves. If cargo cannot answer, the stored state is used.
 """
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ class Position:
         return self.point_id == point_id and self.status in lifecycle.AT_POINT
 
 
-_fresh: dict[str, tuple[float, Position]] = {}
+_fresh: dict[tuple[str, str | None], tuple[float, Position]] = {}
 
 
 def forget_fresh() -> None:
@@ -144,10 +144,11 @@ def stored_position(task: RechargeTask) -> Position:
     return Position(task.claim_status, task.current_point_id)
 
 
-def fresh_position(task: RechargeTask) -> Position:
-    """The claim's status and current point from cargo (cached FRESH_SECONDS), the stored ones if it fails."""
+def fresh_position(task: RechargeTask, asked: str | None = None) -> Position:
+    """The claim's status and current point from cargo (cached FRESH_SECONDS for the point `asked` about), the
+    stored ones if it fails."""
     claim_id = task.claim_id
-    cached = _fresh.get(claim_id)
+    cached = _fresh.get((claim_id, asked))
     if cached is not None and time.monotonic() - cached[0] < FRESH_SECONDS:
         return cached[1]
     try:
@@ -158,7 +159,7 @@ def fresh_position(task: RechargeTask) -> Position:
     position = Position(claim.status, str(claim.current_point_id) if claim.current_point_id is not None else None)
     if len(_fresh) >= FRESH_KEPT:
         _fresh.clear()
-    _fresh[claim_id] = (time.monotonic(), position)
+    _fresh[(claim_id, asked)] = (time.monotonic(), position)
     return position
 
 
@@ -166,7 +167,7 @@ def position_at(task: RechargeTask, point_id: str) -> Position:
     """Where the courier is, as needed to answer for `point_id`: the stored state when it already shows the
     courier at that point, cargo's (fresh) otherwise."""
     stored = stored_position(task)
-    return stored if stored.at(point_id) else fresh_position(task)
+    return stored if stored.at(point_id) else fresh_position(task, point_id)
 
 
 def cabinet_mode(task: RechargeTask) -> str:
