@@ -250,3 +250,20 @@ def test_a_scooter_reported_missing_is_released_but_not_counted_back_in_rent(rec
     assert "scooters.scooter_released_reported" in events and "scooters.scooter_rentable" not in events
     # The doc: the flow goes on as if the battery were swapped; the report's own tag keeps it out of rent.
     assert recharge.car_state("s1")["tags"] == ["scooter_missing"]
+
+
+def test_what_counts_towards_poison():
+    """Only a failure of the event itself counts; one that would pass later without a fix stops the run only."""
+    from botocore.exceptions import ClientError, EndpointConnectionError
+    from pynamodb.exceptions import DoesNotExist, UpdateError
+
+    from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable
+
+    throttled = UpdateError("x", cause=ClientError({"Error": {"Code": "ThrottlingException"}}, "UpdateItem"))
+    unreachable = UpdateError("x", cause=EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
+    invalid = UpdateError("x", cause=ClientError({"Error": {"Code": "ValidationException"}}, "UpdateItem"))
+    for error in (UpstreamUnavailable("cargo 503"), UpstreamUnavailable("timeout"), throttled, unreachable,
+                  follower.ClaimNotStoredYet("soon"), reactions.RaceLost("moving")):
+        assert follower.is_transient(error), error
+    for error in (ValueError("a bug"), UpstreamRejected("400", upstream_status=400), invalid, DoesNotExist()):
+        assert not follower.is_transient(error), error

@@ -24,7 +24,7 @@ import dataclasses
 import datetime as dt
 import time
 
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PynamoDBConnectionError
 
 from chalicelib.core import clock, metrics
 from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable, describe
@@ -43,7 +43,7 @@ CURSOR_NAME = "claims"
 POISON_RUNS = 5
 PENDING_CLAIM_SECONDS = 120
 FOREIGN_CLAIMS_KEPT = 10_000
-# DynamoDB answers worth waiting out: the event itself is fine.
+# DynamoDB answers worth waiting out (None: no answer at all, a connection error): the event itself is fine.
 TRANSIENT_DYNAMODB = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
                                 "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable",
                                 "TransactionConflictException", None})
@@ -68,12 +68,13 @@ class FollowReport:
     out_of_time: bool = False
 
 
+def dynamodb_down(error: BaseException) -> bool:
+    return isinstance(error, PynamoDBConnectionError) and error.cause_response_code in TRANSIENT_DYNAMODB
+
+
 def is_transient(error: BaseException) -> bool:
-    if isinstance(error, (UpstreamUnavailable, ClaimNotStoredYet, reactions.RaceLost)):
-        return True
-    if isinstance(error, PynamoDBException):
-        return getattr(error, "cause_response_code", None) in TRANSIENT_DYNAMODB
-    return False
+    """Would the same event succeed later without a fix? (an upstream or DynamoDB failing, a race)"""
+    return isinstance(error, (UpstreamUnavailable, ClaimNotStoredYet, reactions.RaceLost)) or dynamodb_down(error)
 
 
 # --- cursor ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from chalicelib.core.logs import get_logger
 from chalicelib.core.storage import epoch, is_live
 
 from . import lifecycle, reactions, upstreams
-from .follower import is_transient
+from .follower import dynamodb_down
 from .models import LIVE, RechargeTask
 from .schemas import RECONCILE, Claim
 
@@ -97,7 +97,7 @@ def _reconcile_one(task: RechargeTask, answer: Claim | BaseException, seen_at: i
         outcome = reactions.apply(task, reactions.state_of(answer), claim=answer)
     except Exception as error:  # noqa: BLE001 - one claim's failure never stops the others
         report.failed += 1
-        if isinstance(error, UpstreamUnavailable) or is_transient(error):
+        if isinstance(error, UpstreamUnavailable) or dynamodb_down(error):
             log.warning_event("scooters.reconcile_stopped", task_id=task.task_id, claim_id=task.claim_id,
                               error=describe(error))
             return False
