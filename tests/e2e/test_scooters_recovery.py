@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from .test_scooters import (  # noqa: F401 (area is a fixture)
-    FIND, area, car, claimed, claims_of, control, fire_until, recharge_to, task, wait_task,
+    FIND, ScooterClaim, area, car, claimed, claims_of, control, fire_until, recharge_to, wait_task,
 )
 
 RECONCILE = "ScootersReconcileClaims"
@@ -54,8 +54,6 @@ def test_a_threshold_tag_leaves_the_scooter_rentable(stack, area):
     task_id = f"{car_id}/{tag_id}"
     assert claimed(stack, task_id)["low_tag"] == "battery_low_40"
     claim = claims_of(stack, task_id)[0]
-    from .test_scooters import ScooterClaim
-
     flow = ScooterClaim(stack, car_id, task_id, claim["id"],
                         {p["type"]: p["point_id"] for p in claim["body"]["route_points"]})
     flow.follow_until(lambda t: t.get("claim_status") == "performer_lookup", "accepted")

@@ -7,7 +7,7 @@ import datetime as dt
 from pynamodb.connection.base import Connection
 
 from chalicelib.core import clock, config
-from chalicelib.scooters.recharge import follower, reconciler
+from chalicelib.scooters.recharge import follower
 from chalicelib.scooters.recharge.lifecycle import DONE, PERFORMER_FOUND, RENTABLE, WAITING
 from chalicelib.scooters.recharge.models import JournalCursor
 
