@@ -8,7 +8,7 @@ from chalice import Blueprint, Rate
 from chalicelib.core.budget import remaining_seconds, worst_upstream_call
 from chalicelib.core.lease import single_runner
 
-from . import service
+from . import updater
 
 bp = Blueprint(__name__)
 
@@ -39,7 +39,7 @@ def lease_seconds(event) -> float:
 
 
 def _refresh(event) -> int:
-    report = service.refresh_stale_orders(deadline=_deadline(event))
+    report = updater.refresh_stale_orders(deadline=_deadline(event))
     return report.refreshed + report.unchanged  # items handled: core.lease counts a job's int result
 
 

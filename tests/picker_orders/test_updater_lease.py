@@ -7,7 +7,7 @@ import pytest
 from app import app
 from chalicelib.core import clock, lease
 from chalicelib.core.budget import worst_upstream_call
-from chalicelib.picker_orders import service
+from chalicelib.picker_orders import updater
 from tests.picker_orders.helpers import JOB, at
 
 LEASE = "picker_orders_updater"
@@ -46,9 +46,9 @@ def runs(aws_mock, monkeypatch):
         during, state["during"] = state["during"], None
         if during:
             during()
-        return service.RefreshReport()
+        return updater.RefreshReport()
 
-    monkeypatch.setattr(service, "refresh_stale_orders", refresh)
+    monkeypatch.setattr(updater, "refresh_stale_orders", refresh)
     clock.freeze(at(0))
     return state
 
