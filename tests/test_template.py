@@ -26,6 +26,8 @@ from chalicelib.infra import _all_tables, build, stage_lambda_timeout, stage_ope
 from chalicelib.platform import authorizers
 from local import stack as local_stack
 from tests import iam
+from tests.codedispatch.conftest import AREA as CODES_AREA, assign as codedispatch_assign, cd, created_code  # noqa: F401
+from tests.core.test_metrics import emf_records
 from tests.conftest import ROOT
 
 
@@ -516,3 +518,20 @@ def test_chalices_own_resource_policy_cannot_slip_in_beside_the_generated_one():
             infra_edge.refuse_chalice_policy({**config, **bad}, "prod")
         with pytest.raises(ValueError, match="generated"):
             infra_edge.refuse_chalice_policy({"stages": {"prod": bad}}, "prod")
+
+
+def test_the_wrong_codes_alarm_reads_the_metric_codedispatch_counts(template, cd, capsys):
+    """The alarm's query names a metric by namespace, exact dimension set and value: a wrong code typed in
+    codedispatch must be counted as exactly that, or the alarm watches nothing."""
+    [alarm] = [a for a in _alarms(template) if "Metrics" in a]
+    query = re.fullmatch(r'SELECT SUM\((?P<metric>\w+)\) FROM SCHEMA\("(?P<namespace>[^"]+)", (?P<dimensions>[^)]+)\) '
+                         r"WHERE (?P<key>\w+) = '(?P<value>\w+)' GROUP BY (?P<group>\w+) .*",
+                         alarm["Metrics"][0]["Expression"])
+    code = created_code(cd, "order-wrong-codes")
+    capsys.readouterr()
+    assert codedispatch_assign(cd, "000000" if code != "000000" else "111111").status_code == 404
+    [record] = [r for r in emf_records(capsys) if query["metric"] in r]
+    [directive] = record["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == query["namespace"]
+    assert set(directive["Dimensions"][0]) == set(query["dimensions"].split(", "))  # SCHEMA: exactly these
+    assert record[query["key"]] == query["value"] and record[query["group"]] == CODES_AREA
