@@ -347,3 +347,18 @@ def test_only_failures_in_a_row_open_the_circuit(client, sim, fetches):
     report = updater.refresh_stale_orders()
     assert fetches.take() == names
     assert (report.failed, report.refreshed, report.pushed_back, report.circuit_open) == (6, 1, 6, False)
+
+
+def test_an_upstream_timestamp_outside_the_sane_range_is_that_upstream_failing(client, sim):
+    """eats-picker-orders answering status_updated_at = 9999-12-31T23:00-05:00 used to raise OverflowError out of
+    the run; now the answer is invalid, the order is skipped this round like any upstream failure, and the next
+    order is refreshed."""
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
+    order_at(client, "odd", "picking", 0)
+    order_at(client, "fine", "picking", 0.5)
+    sim.order("odd", status="picked_up", picker_id="p1", status_updated_at="9999-12-31T23:00:00-05:00")
+    sim.order("fine", status="picked_up", picker_id="p1", status_updated_at=at(2).isoformat())
+    clock.freeze(at(5))
+    run_job(client)
+    assert sim.asked() == ["odd", "fine"]
+    assert PickerOrder.get("odd").status == "picking" and PickerOrder.get("fine").status == "picked_up"
