@@ -85,10 +85,12 @@ def _kept_until(assignment: Assignment, to: Status, now: dt.datetime) -> dt.date
     return max(assignment.expires_at, code_expires_at(assignment), now + dt.timedelta(seconds=KEEP_AFTER_MOVE[to]))
 
 
-def _hold_code(assignment: Assignment, until: dt.datetime, now: dt.datetime) -> bool:
-    """Keep the code's guard until `until` (the processing attempt's end at the latest), so no other order of
-    the area can take the code meanwhile. Conditional on the guard still being this order's and live: False
-    when it is not (the code expired, maybe went to another order); nothing was written then."""
+def _hold_code(assignment: Assignment, now: dt.datetime) -> bool:
+    """Keep the code's guard while the attempt starting now may be processing (and at least as long as the
+    code lives), so no other order of the area can take the code meanwhile; not for the change log's day,
+    which needs the record only. Conditional on the guard still being this order's and live: False when it
+    is not (the code expired, maybe went to another order); nothing was written then."""
+    until = max(code_expires_at(assignment), now + dt.timedelta(seconds=KEEP_AFTER_MOVE[Status.PROCESSING]))
     guard = AreaCode(area_code=area_code_key(assignment.area_id, assignment.code))
     try:
         guard.update(actions=[AreaCode.expires_at.set(until)],
@@ -154,7 +156,7 @@ def move(assignment: Assignment, to: Status, who: str, *, error_code: str | None
     gone = NotFound("the order has no code dispatch assignment", code="assignment_not_found")
     if to is Status.PROCESSING:
         actions.append(Assignment.processing_claimed_at.set(now))
-        if not _hold_code(assignment, keep, now):
+        if not _hold_code(assignment, now):
             _reread(assignment, gone)
             return False
     if error_code is not None:
@@ -218,7 +220,7 @@ def restart(assignment: Assignment, driver: DriverIdentity, who: str) -> bool:
     ]
     condition = (Assignment.status == Status.ERROR.value) & same_attempt(assignment) & _code_live_condition(now)
     gone = NotFound("no order with this code", code="code_not_found")
-    if not _hold_code(assignment, keep, now):
+    if not _hold_code(assignment, now):
         _reread(assignment, gone)
         return False
     if not update_or_reread(assignment, actions, condition, gone):

@@ -71,8 +71,8 @@ def test_error_keeps_the_change_log_a_day_and_a_new_attempt_extends_again(cd, up
     assert assign(cd, code, "b").status_code == 200  # a new attempt: never shortens the record's life
     stored = Assignment.get("order-1")
     assert (stored.status, stored.attempt) == ("processing", 2)
-    assert stored.expires_at == clock.now() - dt.timedelta(seconds=60) + DAY
-    assert guard_of(code).expires_at == stored.expires_at
+    assert stored.expires_at == clock.now() - dt.timedelta(seconds=60) + DAY  # the error's log day
+    assert guard_of(code).expires_at == clock.now() + PROCESSING  # the code: held for processing only
 
 
 def a_second_passes_before(monkeypatch, name: str) -> None:
@@ -111,7 +111,7 @@ def test_the_record_s_own_write_refuses_an_expired_code(cd, monkeypatch):
     code = created_code(cd, "order-1")
     clock.advance(seconds=CODE_LIFE.total_seconds() - 1)
     a_second_passes_before(monkeypatch, "move")
-    monkeypatch.setattr(store, "_hold_code", lambda assignment, until, now: True)
+    monkeypatch.setattr(store, "_hold_code", lambda assignment, now: True)
     answer = assign(cd, code, "a")
     assert (answer.status_code, answer.json_body["code"]) == (410, "code_expired")
     assert_untouched(code, T0 + CODE_LIFE)
@@ -180,6 +180,6 @@ def test_an_old_item_typed_too_late_is_410(cd, monkeypatch):
     Assignment.get("order-1").update(actions=[Assignment.code_expires_at.remove()])
     clock.advance(seconds=CODE_LIFE.total_seconds() - 1)
     a_second_passes_before(monkeypatch, "move")
-    monkeypatch.setattr(store, "_hold_code", lambda assignment, until, now: True)
+    monkeypatch.setattr(store, "_hold_code", lambda assignment, now: True)
     assert assign(cd, code, "a").json_body["code"] == "code_expired"
     assert Assignment.get("order-1").status == "pending"
