@@ -16,14 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.core import clock
-from chalicelib.core.dynamo import condition_failed
+from chalicelib.core.dynamo import update_if
 from chalicelib.core.errors import AppError, NotFound
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.logs import get_logger
-from chalicelib.core.storage import is_live
+from chalicelib.core.storage import get_live
 
 from .models import AreaCode, Assignment, Change, area_code_key
 from .schemas import KEEP_AFTER_MOVE, TRANSITIONS, AssignmentStatus
@@ -92,33 +92,19 @@ def _hold_code(assignment: Assignment, now: dt.datetime) -> bool:
     is not (the code expired, maybe went to another order); nothing was written then."""
     until = max(code_expires_at(assignment), now + dt.timedelta(seconds=KEEP_AFTER_MOVE[Status.PROCESSING]))
     guard = AreaCode(area_code=area_code_key(assignment.area_id, assignment.code))
-    try:
-        guard.update(actions=[AreaCode.expires_at.set(until)],
-                     condition=(AreaCode.order_id == assignment.order_id) & (AreaCode.expires_at > now))
-    except UpdateError as error:
-        if not condition_failed(error):
-            raise
-        return False
-    return True
+    return update_if(guard, [AreaCode.expires_at.set(until)],
+                     (AreaCode.order_id == assignment.order_id) & (AreaCode.expires_at > now))
 
 
 # --- reads ------------------------------------------------------------------------------------------
 
 def live_assignment(order_id: str) -> Assignment | None:
     """The order's assignment unless absent or expired (TTL deletes late). Strongly consistent: one GetItem."""
-    try:
-        assignment = Assignment.get(order_id, consistent_read=True)
-    except DoesNotExist:
-        return None
-    return assignment if is_live(assignment.expires_at) else None
+    return get_live(Assignment, order_id, consistent_read=True)
 
 
 def live_code(area_id: str, code: str) -> AreaCode | None:
-    try:
-        item = AreaCode.get(area_code_key(area_id, code), consistent_read=True)
-    except DoesNotExist:
-        return None
-    return item if is_live(item.expires_at) else None
+    return get_live(AreaCode, area_code_key(area_id, code), consistent_read=True)
 
 
 # --- transitions ------------------------------------------------------------------------------------
@@ -179,14 +165,10 @@ def _reread(assignment: Assignment, gone: NotFound) -> None:
 def update_or_reread(assignment: Assignment, actions: list, condition, gone: NotFound) -> bool:
     """Apply a conditional update. When its condition fails (a racing writer won), re-read the assignment so
     the caller sees what won, and return False; `gone` is raised if TTL swept the item meanwhile."""
-    try:
-        assignment.update(actions=actions, condition=condition)
-    except UpdateError as error:
-        if not condition_failed(error):
-            raise
-        _reread(assignment, gone)
-        return False
-    return True
+    if update_if(assignment, actions, condition):
+        return True
+    _reread(assignment, gone)
+    return False
 
 
 def restart(assignment: Assignment, driver: DriverIdentity, who: str) -> bool:

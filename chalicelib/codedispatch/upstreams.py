@@ -11,7 +11,7 @@ miss), so a retry, in-process or a repeated drivers-lookup, cannot acquire twice
 """
 from __future__ import annotations
 
-from pydantic import ConfigDict, ValidationError
+from pydantic import ConfigDict
 
 from chalicelib.core.schema import Schema
 from chalicelib.core import http
@@ -51,10 +51,7 @@ def acquire_driver(order_id: str, token: str, park_db_id: str, driver_profile_id
         if error.upstream_status == 404:
             raise DriverNotInTracker(driver_profile_id) from None
         raise
-    try:
-        answer = _AcquireAnswer.model_validate(body)
-    except ValidationError as error:
-        raise UpstreamUnavailable("tracker acquire answered an unexpected body") from error
+    answer = http.answer_as(TRACKER, _AcquireAnswer, body)
     if (answer.driver.park_db_id, answer.driver.driver_profile_id) != (park_db_id, driver_profile_id):
         raise UpstreamUnavailable("tracker acquired another driver than asked")
     return answer.driver

@@ -27,7 +27,7 @@ import math
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.core import clock
-from chalicelib.core.dynamo import condition_failed
+from chalicelib.core.dynamo import update_if
 from chalicelib.core.errors import TooManyRequests, describe
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.logs import get_logger
@@ -63,20 +63,14 @@ def _reserve(driver: DriverIdentity, area_id: str, period: _Period) -> WrongCode
     ends = dt.datetime.fromtimestamp((index + 1) * period.seconds, dt.timezone.utc)
     counter = WrongCodes(counter_key=wrong_codes_key(area_id, driver.park_id, driver.driver_profile_id,
                                                      period.name, index))
-    try:
-        counter.update(
-            actions=[WrongCodes.count.add(1), WrongCodes.expires_at.set(ends)],
-            condition=WrongCodes.count.does_not_exist() | (WrongCodes.count < period.limit),
-        )
-    except UpdateError as error:
-        if not condition_failed(error):
-            raise
+    if not update_if(counter, [WrongCodes.count.add(1), WrongCodes.expires_at.set(ends)],
+                     WrongCodes.count.does_not_exist() | (WrongCodes.count < period.limit)):
         retry_after = max(1, math.ceil((ends - clock.now()).total_seconds()))
         log.warning_event("codedispatch.too_many_wrong_codes", area_id=area_id, park_db_id=driver.park_id,
                           driver_profile_id=driver.driver_profile_id, period=period.name, limit=period.limit,
                           retry_after_seconds=retry_after)
         raise TooManyAttempts("too many wrong codes, try again later",
-                              details={"retry_after_seconds": retry_after}) from None
+                              details={"retry_after_seconds": retry_after})
     return counter
 
 

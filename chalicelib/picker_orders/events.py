@@ -14,10 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from pynamodb.exceptions import UpdateError
-
 from chalicelib.core import clock, metrics
-from chalicelib.core.dynamo import condition_failed
+from chalicelib.core.dynamo import update_if
 from chalicelib.core.logs import get_logger
 
 from .models import HISTORY_FIELDS, PickerOrder, PickerPhone, event_version
@@ -67,26 +65,13 @@ def _apply_status_change(message: PickerOrderMessage) -> Outcome:
     ]
     if history_field is not None:
         actions.append(history_field.set(message.created_at))
-    try:
-        PickerOrder(message.order_nr).update(
-            actions=actions,
-            condition=PickerOrder.last_event.does_not_exist() | (PickerOrder.last_event < version),
-        )
+    if update_if(PickerOrder(message.order_nr), actions,
+                 PickerOrder.last_event.does_not_exist() | (PickerOrder.last_event < version)):
         return Outcome.APPLIED
-    except UpdateError as error:
-        if not condition_failed(error):
-            raise
-    if history_field is not None:
-        try:
-            PickerOrder(message.order_nr).update(
-                actions=[history_field.set(message.created_at), *customer],
-                condition=PickerOrder.order_nr.exists()
-                & (history_field.does_not_exist() | (history_field < message.created_at)),
-            )
-            return Outcome.HISTORY_ONLY
-        except UpdateError as error:
-            if not condition_failed(error):
-                raise
+    if history_field is not None and update_if(
+            PickerOrder(message.order_nr), [history_field.set(message.created_at), *customer],
+            PickerOrder.order_nr.exists() & (history_field.does_not_exist() | (history_field < message.created_at))):
+        return Outcome.HISTORY_ONLY
     # Older than the stored state, but its customer still counts: the customer is whoever the order's events
     # name first, not whoever the newest event names (an older event may be the only one carrying it).
     if message.customer_id:
@@ -109,13 +94,7 @@ def fill_customer(order_nr: str, customer_id: str, *, create: bool) -> bool:
         actions.append(PickerOrder.expires_at.set(PickerOrder.expires_at | (clock.now() + retention())))
     else:
         condition &= PickerOrder.order_nr.exists()
-    try:
-        PickerOrder(order_nr).update(actions=actions, condition=condition)
-        return True
-    except UpdateError as error:
-        if not condition_failed(error):
-            raise
-    return False
+    return update_if(PickerOrder(order_nr), actions, condition)
 
 
 def _apply_phone(message: PickerOrderMessage) -> Outcome:
@@ -123,22 +102,13 @@ def _apply_phone(message: PickerOrderMessage) -> Outcome:
     assert forwarding is not None and message.picker_id is not None  # the schema requires both for this type
     now = clock.now()
     version = clock.utc_text(message.created_at)
-    try:
-        PickerPhone(message.order_nr, message.picker_id).update(
-            actions=[
-                PickerPhone.phone.set(forwarding.phone),
-                PickerPhone.phone_expires_at.set(forwarding.expires_at),
-                PickerPhone.last_event.set(version),
-                PickerPhone.updated_at.set(now),
-                PickerPhone.expires_at.set(now + retention()),
-            ],
-            condition=PickerPhone.last_event.does_not_exist() | (PickerPhone.last_event < version),
-        )
-        outcome = Outcome.APPLIED
-    except UpdateError as error:
-        if not condition_failed(error):
-            raise
-        outcome = Outcome.STALE
+    applied = update_if(
+        PickerPhone(message.order_nr, message.picker_id),
+        [PickerPhone.phone.set(forwarding.phone), PickerPhone.phone_expires_at.set(forwarding.expires_at),
+         PickerPhone.last_event.set(version), PickerPhone.updated_at.set(now),
+         PickerPhone.expires_at.set(now + retention())],
+        PickerPhone.last_event.does_not_exist() | (PickerPhone.last_event < version))
+    outcome = Outcome.APPLIED if applied else Outcome.STALE
     if message.customer_id:
         # The phone is shown to the order's customer only: the customer this event names must not be lost,
         # even when it is the only event naming one.

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import enum
 
-from pynamodb.exceptions import DoesNotExist
-
 from chalicelib.core import clock
 from chalicelib.core.errors import NotFound, UpstreamRejected
 from chalicelib.core.logs import get_logger
-from chalicelib.core.storage import is_live
+from chalicelib.core.storage import get_live
 
 from . import upstreams
 from .events import fill_customer
@@ -53,11 +51,8 @@ def phase(order: PickerOrder) -> Phase:
 
 
 def _live_order(order_nr: str) -> PickerOrder:
-    try:
-        order = PickerOrder.get(order_nr)
-    except DoesNotExist:
-        raise NotFound("order not found", code="order_not_found") from None
-    if order.status is None or not is_live(order.expires_at):
+    order = get_live(PickerOrder, order_nr)
+    if order is None or order.status is None:
         # No status yet: a stub that a phone event created to keep the customer; no status event arrived.
         raise NotFound("order not found", code="order_not_found")
     return order
@@ -68,11 +63,8 @@ def valid_picker_phone(order: PickerOrder) -> str | None:
     treats the TTL as a duration; the message carries the phone's absolute expiry, which is what counts."""
     if not order.picker_id:
         return None
-    try:
-        phone = PickerPhone.get(order.order_nr, order.picker_id)
-    except DoesNotExist:
-        return None
-    if not is_live(phone.expires_at) or clock.now() >= phone.phone_expires_at:
+    phone = get_live(PickerPhone, order.order_nr, order.picker_id)
+    if phone is None or clock.now() >= phone.phone_expires_at:
         return None
     return phone.phone
 

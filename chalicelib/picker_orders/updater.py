@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.core import clock
-from chalicelib.core.dynamo import condition_failed
+from chalicelib.core.dynamo import update_if
 from chalicelib.core.errors import AppError, UpstreamRejected, describe
 from chalicelib.core.logs import get_logger
 from chalicelib.core.storage import is_live
@@ -135,10 +135,10 @@ def _refresh_one(order: PickerOrder, cutoff: dt.datetime, now: dt.datetime, repo
     try:
         changed = _save_refreshed(order, fresh)
     except UpdateError as error:
-        if not condition_failed(error):
-            report.failed += 1
-            log.error_event("picker_orders.refresh_save_failed", order_nr=order.order_nr, error=describe(error))
-            return False
+        report.failed += 1
+        log.error_event("picker_orders.refresh_save_failed", order_nr=order.order_nr, error=describe(error))
+        return False
+    if changed is None:
         report.raced += 1
         log.event("picker_orders.refresh_raced", order_nr=order.order_nr)
         return False
@@ -157,18 +157,18 @@ def _push_back(order: PickerOrder, cutoff: dt.datetime, now: dt.datetime, report
     `updated_at < cutoff`, so this run does not meet the order again (and never fetches it twice), while the
     next run's cutoff is later: the order is still stale then, after the orders stuck before it and before
     the ones that got stuck since. refresh_failed_at records the failure."""
+    # Not pushed back when an event landed meanwhile (it moved updated_at itself) or DynamoDB failed: the order
+    # keeps its place and is retried next run.
     try:
-        order.update(actions=[PickerOrder.updated_at.set(cutoff), PickerOrder.refresh_failed_at.set(now)],
-                     condition=PickerOrder.last_event == order.last_event)
-        report.pushed_back += 1
+        if update_if(order, [PickerOrder.updated_at.set(cutoff), PickerOrder.refresh_failed_at.set(now)],
+                     PickerOrder.last_event == order.last_event):
+            report.pushed_back += 1
     except UpdateError as error:
-        # An event landed meanwhile (it moved updated_at itself), or DynamoDB failed: the order keeps its
-        # place, as before this fix, and is retried next run.
-        if not condition_failed(error):
-            log.error_event("picker_orders.refresh_push_back_failed", order_nr=order.order_nr, error=describe(error))
+        log.error_event("picker_orders.refresh_push_back_failed", order_nr=order.order_nr, error=describe(error))
 
 
-def _save_refreshed(order: PickerOrder, fresh: UpstreamPickerOrder) -> bool:
+def _save_refreshed(order: PickerOrder, fresh: UpstreamPickerOrder) -> bool | None:
+    """Whether the order changed; None when an event landed since the index was read (it is newer: kept)."""
     now = clock.now()
     changed_at = fresh.status_updated_at or now
     version = event_version(changed_at, fresh.status)
@@ -190,5 +190,6 @@ def _save_refreshed(order: PickerOrder, fresh: UpstreamPickerOrder) -> bool:
         if history_field is not None:
             actions.append(history_field.set(history_field | changed_at))
     # Optimistic: if an event landed since the index was read, it is newer than this refresh; keep it.
-    order.update(actions=actions, condition=PickerOrder.last_event == order.last_event)
+    if not update_if(order, actions, PickerOrder.last_event == order.last_event):
+        return None
     return apply
