@@ -22,6 +22,7 @@ from chalicelib.core.config import ConfigValue  # noqa: E402
 from chalicelib.core.errors import Conflict  # noqa: E402
 
 ZONE = {"enabled": True, "order_expire_seconds": 3600}
+SMALL_AREA_LIMITS = {"max_wrong_codes": 1, "lockout_after_limits": 1}
 TOTAL_BUDGET_SECONDS = 50
 
 
@@ -36,7 +37,7 @@ def generator_only(seconds: float = 1.0) -> float:
     count, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         for _ in range(1000):
-            codes.generate(settings)
+            codes.generate(settings, settings.length)
         count += 1000
     return count / (time.perf_counter() - started)
 
@@ -57,7 +58,7 @@ def creates_per_second(count: int, deadline: float) -> tuple[int, float, float]:
 def fill_up(area: str, generator: dict, deadline: float) -> list[tuple[float, float, int, float]]:
     """Fill one area to the end: per tenth of the space, (fill, mean attempts, max attempts, expected)."""
     settings = GeneratorSettings.model_validate(generator)
-    space = codes.space_size(settings)
+    space = codes.space_size(settings, settings.length)
     configure([area], generator)
     buckets: dict[int, list[int]] = {}
     exhausted_at = None
@@ -95,15 +96,18 @@ def main() -> None:
         done, rate, attempts = creates_per_second(150, deadline)
         print(f"create in an empty area (6 digits): {done} codes, {rate:,.0f} codes/s, "
               f"{attempts:.3f} attempts/code; storage is {raw / rate:,.0f}x the cost of drawing")
+        # Areas this small are valid only with one wrong code per driver and day (schemas:
+        # CODE_SPACE_PER_DAILY_GUESS); the wrong-code limits play no part in creating codes.
         print("attempts per code as an area fills (10x10 = 100 codes, max_attempts 50):")
         print(f"  {'fill':>6} {'mean':>7} {'max':>5} {'expected':>9} {'ratio':>6}")
         for fill, mean, most, expected in fill_up("small", {"length": 2, "alphabet": "0123456789",
-                                                            "max_attempts": 50}, deadline):
+                                                            "max_attempts": 50, **SMALL_AREA_LIMITS}, deadline):
             print(f"  {fill:>6.0%} {mean:>7.2f} {most:>5d} {expected:>9.2f} {mean / expected:>6.2f}")
         print("attempts per code as an area fills (16^2 = 256 codes, max_attempts 10):")
         print(f"  {'fill':>6} {'mean':>7} {'max':>5} {'expected':>9} {'ratio':>6}")
         started = time.perf_counter()
-        rows = fill_up("medium", {"length": 2, "alphabet": "0123456789ABCDEF", "max_attempts": 10}, deadline)
+        rows = fill_up("medium", {"length": 2, "alphabet": "0123456789ABCDEF", "max_attempts": 10,
+                                  **SMALL_AREA_LIMITS}, deadline)
         for fill, mean, most, expected in rows:
             print(f"  {fill:>6.0%} {mean:>7.2f} {most:>5d} {expected:>9.2f} {mean / expected:>6.2f}")
         print(f"  ({time.perf_counter() - started:.1f} s) expected = mean of space/(space-i) over the tenth "

@@ -28,7 +28,7 @@ from pynamodb.connection.base import Connection  # noqa: E402
 
 from app import app  # noqa: E402
 from chalicelib.core import clock, config  # noqa: E402
-from chalicelib.picker_orders import service, upstreams  # noqa: E402
+from chalicelib.picker_orders import updater, upstreams  # noqa: E402
 from chalicelib.picker_orders.models import PickerOrder, event_version  # noqa: E402
 from chalicelib.picker_orders.schemas import STATUSES_TIMEOUT, OrderState, UpstreamPickerOrder  # noqa: E402
 
@@ -107,7 +107,7 @@ def bench_updater() -> list[dict]:
         seed_orders(stale, fresh, now)
         with Counter() as counter:
             started = time.perf_counter()
-            report = service.refresh_stale_orders()
+            report = updater.refresh_stale_orders()
             seconds = time.perf_counter() - started
         read = counter.items_read.get("picker_orders", 0)
         rows.append({"stale": stale, "fresh": fresh, "table": stale + fresh, "refreshed": report.stale,

@@ -1,6 +1,6 @@
 """The CloudFormation resources Chalice does not create: tables, queues with DLQs, partial batch failures,
-each function's least-privilege policy, and operations (log groups, tracing, API throttling and access logs,
-on-failure destinations, alarms, a dashboard).
+each function's least-privilege policy, operations (log groups, tracing, API throttling and access logs,
+on-failure destinations, alarms, a dashboard) and edge limits (chalicelib/infra_edge.py).
 
 Generated from the code, the one source of truth: every PynamoDB table (subclass of core.storage.Table),
 every queue an @sqs handler consumes, every function's grant (chalicelib/<service>/access.py, see
@@ -18,7 +18,7 @@ from typing import Any
 
 from chalice.utils import to_cfn_resource_name
 
-from chalicelib import infra_ops
+from chalicelib import infra_edge, infra_ops
 from chalicelib.core.queues import PRODUCED_QUEUES
 from chalicelib.core.storage import Table, ttl_attribute_name
 from chalicelib.infra_access import functions_of, queue_logical_id, role_policies, table_logical_id
@@ -119,9 +119,10 @@ def _merge_into(target: dict, fragment: dict) -> dict:
 
 
 def build(stage: str, lambda_timeout: int, operations: dict | None = None) -> dict:
-    from app import app  # the app registers every service; importing it registers every table and queue
+    from app import app  # the app registers every service; importing it registers every table, queue and route
+    from chalicelib.core.api import ROUTES
 
-    settings = {**infra_ops.DEFAULTS, **(operations or {})}
+    settings = {**infra_ops.DEFAULTS, **infra_edge.DEFAULTS, **(operations or {})}
     resources: dict[str, Any] = gateway_responses()
     for model in _all_tables():
         resources[table_logical_id(model.Meta.table_name)] = table_resource(model, stage)
@@ -177,16 +178,21 @@ def build(stage: str, lambda_timeout: int, operations: dict | None = None) -> di
                                                                      settings)},
              {"Resources": infra_ops.dashboard(functions, main_queues, dead_letter_queues)}]
     if app.routes:
-        parts += [{"Resources": infra_ops.api_stage(settings)}, infra_ops.api_gateway_account()]
+        parts += [{"Resources": infra_ops.api_stage(settings, infra_edge.public_method_settings(ROUTES, settings))},
+                  infra_ops.api_gateway_account(),
+                  infra_edge.build(app, ROUTES, stage, settings, alarm_target=infra_ops.ALARM_TARGET,
+                                   metrics_dimension=infra_ops.METRICS_DIMENSION)]
     for part in parts:
         _merge_into(template, part)
     return template
 
 
 def stage_operations(stage: str, config_path: str = ".chalice/config.json") -> dict:
-    """The stage's operations settings (`stages.<stage>.operations` in config.json; see chalicelib/infra_ops.py)."""
+    """The stage's operations settings (`stages.<stage>.operations` in config.json; see chalicelib/infra_ops.py
+    and chalicelib/infra_edge.py)."""
     with open(config_path, encoding="utf-8") as handle:
         config = json.load(handle)
+    infra_edge.refuse_chalice_policy(config, stage)
     return dict(config.get("stages", {}).get(stage, {}).get("operations") or {})
 
 

@@ -7,6 +7,7 @@ Stage settings come from `.chalice/config.json`, `stages.<stage>.operations` (de
     api_throttling_burst   the API stage's burst
     api_p99_alarm_ms       the API latency p99 above which the alarm fires
     queue_age_alarm_seconds  the age of a main queue's oldest message above which its alarm fires
+    (and the edge limits' settings: chalicelib/infra_edge.py)
 The alarm topic is a stack parameter: `AlarmTopicArn` (an existing topic) or else `AlarmEmail` (a topic is
 created, with that address subscribed). Build time only: never imported by a Lambda.
 """
@@ -155,8 +156,9 @@ def schedule_failure_queue(function: Function) -> dict:
     }
 
 
-def api_stage(settings: dict) -> dict:
-    """The API stage: a name of its own per stack, tracing, throttling, JSON access logs."""
+def api_stage(settings: dict, method_settings: list[dict] = ()) -> dict:
+    """The API stage: a name of its own per stack, tracing, throttling (stage-wide, then `method_settings`: the
+    methods' own, chalicelib/infra_edge.py), JSON access logs."""
     return {
         "RestAPI": {"Properties": {
             "Name": {"Ref": "AWS::StackName"},
@@ -165,7 +167,7 @@ def api_stage(settings: dict) -> dict:
                 "HttpMethod": "*", "ResourcePath": "/*",
                 "ThrottlingRateLimit": settings["api_throttling_rate"],
                 "ThrottlingBurstLimit": settings["api_throttling_burst"],
-            }],
+            }, *method_settings],
             "AccessLogSetting": {"DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
                                  "Format": ACCESS_LOG_FORMAT},
         }},

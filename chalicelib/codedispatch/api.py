@@ -15,9 +15,10 @@ bp = Blueprint(__name__)
 
 
 @route(bp, "/codedispatch/order/create", method="POST", kind=INTERNAL, body=CreateOrderIn,
-       response=CreateOrderOut, errors=(409,))
+       response=CreateOrderOut, errors=(409, 410))
 def create_order(call: Call) -> CreateOrderOut:
-    """The order's code in its area (from order commit); the same order always gets the same code."""
+    """The order's code in its area (from order commit); the same order always gets the same code (410
+    code_expired once it can no longer be typed)."""
     created = service.create_order(call.body.order_id, call.body.area_id)
     return CreateOrderOut(code=created.code, instructions=created.zone.instructions or None,
                           driver_due_offset_seconds=created.zone.driver_due_offset_seconds,
@@ -25,10 +26,10 @@ def create_order(call: Call) -> CreateOrderOut:
 
 
 @route(bp, "/codedispatch/order/assign", method="POST", kind=DRIVER, body=AssignOrderIn, response=AssignOrderOut,
-       errors=(404, 409, 429, 503))
+       errors=(404, 409, 410, 429, 503))
 def assign_order(call: Call) -> AssignOrderOut:
     """The driver typed an order's code: the order goes to this driver's processing (a new attempt after an
-    error); too many wrong codes in the area -> 429 too_many_attempts."""
+    error); its code expired -> 410 code_expired; too many wrong codes in the area -> 429 too_many_attempts."""
     assignment = service.assign_order(call.identity, call.body.code, call.body.area_id)
     return AssignOrderOut(order_id=assignment.order_id, status=assignment.status)
 

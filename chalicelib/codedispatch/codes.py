@@ -1,4 +1,4 @@
-"""Order codes: random over the configured alphabet and length.
+"""Order codes: random over the configured alphabet, of the area's length (GeneratorSettings.length_in).
 
 Drawn with `secrets`: the code is the only thing a driver needs to take an order, so it must not be
 predictable from the codes seen before (a counter or a seeded PRNG would be).
@@ -10,10 +10,10 @@ import secrets
 from .schemas import GeneratorSettings
 
 
-def generate(settings: GeneratorSettings) -> str:
-    return "".join(secrets.choice(settings.alphabet) for _ in range(settings.length))
+def generate(settings: GeneratorSettings, length: int) -> str:
+    return "".join(secrets.choice(settings.alphabet) for _ in range(length))
 
 
-def space_size(settings: GeneratorSettings) -> int:
-    """How many distinct codes the settings allow."""
-    return len(settings.alphabet) ** settings.length
+def space_size(settings: GeneratorSettings, length: int) -> int:
+    """How many distinct codes of `length` the settings allow."""
+    return len(settings.alphabet) ** length

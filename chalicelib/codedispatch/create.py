@@ -2,8 +2,10 @@
 
 The assignment and its (area, code) guard are written in one transaction, each conditional on "absent or
 expired" (TTL deletes late, so an expired item must not block). A collision draws another code, up to the
-configured attempts. A second create for the order returns the first code; two creates racing for one
-order end with one code (the loser re-reads the winner's).
+configured attempts. A second create for the order returns the first code while it can be typed, 410
+code_expired after (the order stays on record while its status needs it; see store.py); two creates racing
+for one order end with one code (the loser re-reads the winner's). The code's length is the area's
+(GeneratorSettings.length_in); the first attempt's tracker acquire token is drawn here.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from chalicelib.core.logs import get_logger
 from . import codes, store, switches
 from .models import AreaCode, Assignment, Change, area_code_key
 from .schemas import GENERATOR_SETTINGS, ZoneSettings
-from .store import Status
+from .store import CodeExpired, Status
 
 log = get_logger(__name__)
 
@@ -30,7 +32,7 @@ log = get_logger(__name__)
 class Created:
     code: str
     zone: ZoneSettings
-    expires_at: dt.datetime
+    expires_at: dt.datetime  # until when the code can be typed
     attempts: int  # 0: the order already had its code
     created: bool
 
@@ -47,7 +49,7 @@ def _try_create(order_id: str, area_id: str, code: str, now: dt.datetime, expire
         order_id=order_id, area_id=area_id, code=code, status=Status.PENDING.value, attempt=1, created_at=now,
         updated_at=now,
         changes=[Change(at=now, who="order_create", from_status=None, to_status=Status.PENDING.value, attempt=1)],
-        expires_at=expires_at,
+        acquire_token=store.new_acquire_token(), code_expires_at=expires_at, expires_at=expires_at,
     )
     guard = AreaCode(area_code=area_code_key(area_id, code), area_id=area_id, code=code, order_id=order_id,
                      expires_at=expires_at)
@@ -73,7 +75,10 @@ def _try_create(order_id: str, area_id: str, code: str, now: dt.datetime, expire
 def _same_order(existing: Assignment, area_id: str, zone: ZoneSettings) -> Created:
     if existing.area_id != area_id:
         raise Conflict("the order already has a code in another area", code="order_in_another_area")
-    return Created(code=existing.code, zone=zone, expires_at=existing.expires_at, attempts=0, created=False)
+    if not store.code_is_live(existing):  # kept for its processing or change log; its code is over
+        raise CodeExpired("the order's code has expired")
+    return Created(code=existing.code, zone=zone, expires_at=store.code_expires_at(existing), attempts=0,
+                   created=False)
 
 
 def create_order(order_id: str, area_id: str) -> Created:
@@ -84,10 +89,11 @@ def create_order(order_id: str, area_id: str) -> Created:
     if existing is not None:
         return _same_order(existing, area_id, zone)
     generator = GENERATOR_SETTINGS.get()
+    length = generator.length_in(zone)
     now = clock.now()
     expires_at = now + dt.timedelta(seconds=zone.order_expire_seconds)
     for attempt in range(1, generator.max_attempts + 1):
-        code = codes.generate(generator)
+        code = codes.generate(generator, length)
         outcome = _try_create(order_id, area_id, code, now, expires_at)
         if outcome is _Outcome.CREATED:
             log.event("codedispatch.code_created", order_id=order_id, area_id=area_id, attempts=attempt,
@@ -99,6 +105,6 @@ def create_order(order_id: str, area_id: str) -> Created:
                 log.event("codedispatch.create_lost_race", order_id=order_id, area_id=area_id)
                 return _same_order(existing, area_id, zone)
     log.warning_event("codedispatch.codes_exhausted", order_id=order_id, area_id=area_id,
-                      attempts=generator.max_attempts, space=codes.space_size(generator))
+                      attempts=generator.max_attempts, space=codes.space_size(generator, length))
     raise Conflict(f"no free code in area {area_id} after {generator.max_attempts} attempts",
                    code="codes_exhausted")

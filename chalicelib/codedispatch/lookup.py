@@ -1,5 +1,7 @@
 """Drivers-lookup: lookup asks who typed the code; the driver is acquired in the tracker and the assignment
 moves processing -> assigned, or -> error (driver_not_found_in_tracker). Tracker down: 503, no change.
+Every lookup of one attempt acquires under that attempt's token (store.acquire_token: drawn when the
+attempt started), so a repeated lookup is a retry of the same logical call; a new attempt has a new token.
 
 The doc leaves open who sets `assigned`: the only handler that learns the driver really gets the order is
 drivers-lookup (after acquiring the driver in the tracker), so it moves the assignment to assigned.
@@ -37,9 +39,11 @@ def lookup_driver(order_id: str) -> Assignment:
             raise NotFound("no driver has typed the order's code yet", code="driver_not_chosen")
         if assignment.status != Status.PROCESSING.value:
             break
+        token = store.acquire_token(assignment)
+        if token is None:  # an old item got its token from a racing call, or moved on: look again
+            continue
         try:
-            upstreams.acquire_driver(order_id, store.attempt_of(assignment), assignment.park_db_id,
-                                     assignment.driver_profile_id)
+            upstreams.acquire_driver(order_id, token, assignment.park_db_id, assignment.driver_profile_id)
         except upstreams.DriverNotInTracker:
             # UpstreamUnavailable / UpstreamRejected pass through before any write: no state change.
             moved = store.move(assignment, Status.ERROR, who="drivers_lookup", error_code=DRIVER_NOT_FOUND_IN_TRACKER)

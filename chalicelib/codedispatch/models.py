@@ -3,10 +3,13 @@
 - assignments: one item per order (the doc's code_dispatch.assignments), keyed by order_id.
 - codes: the uniqueness guard of (area_id, code). Written in the SAME transaction as its assignment, so the
   assignment stays the one record of the order while a code can never be live twice in an area; it is also
-  the index a typed code is looked up by. Both carry the same `expires_at` (TTL). DynamoDB deletes late, so
+  the index a typed code is looked up by. Both start with the same `expires_at` (TTL): the code's expiry.
+  A move to processing extends both (the guard first), so the code cannot go to another order while its
+  order is processing; later moves extend the assignment only (its change log). DynamoDB deletes late, so
   reads filter `expires_at > now` and writes accept an expired item as free.
-- wrong_codes: per driver (park and profile, apart), per area, per fixed time window: how many codes the
-  driver typed that lead to no order (the brute-force guard). Expires through TTL at the window's end.
+- wrong_codes: per driver (park and profile, apart), per area: how many codes the driver typed that lead to
+  no order, one counter per fixed window and one per UTC day (the brute-force guard and its lockout).
+  Each expires through TTL at its window's or day's end.
 """
 from __future__ import annotations
 
@@ -47,6 +50,12 @@ class Assignment(Table):
     processing_sent_at = EpochSeconds(null=True)
     # When a call took the current attempt's processing push (processing.py: one push per attempt).
     processing_claimed_at = EpochSeconds(null=True)
+    # The idempotency token of the current attempt's tracker acquire: a fresh uuid4 when the attempt starts
+    # (create, restart), sent by every drivers-lookup of that attempt (retries of one logical call).
+    acquire_token = UnicodeAttribute(null=True)
+    # Until when the code can be typed (creation + the area's order_expire_seconds); never moves. `expires_at`
+    # is the record's life, which status moves extend. Absent in items written before: `expires_at` is it.
+    code_expires_at = EpochSeconds(null=True)
     created_at = EpochSeconds()
     updated_at = EpochSeconds()
     changes = ListAttribute(of=Change, default=list)
@@ -73,11 +82,13 @@ class WrongCodes(Table):
     class Meta(TableMeta):
         table_name = "codedispatch_wrong_codes"
 
-    # wrong_codes_key(...): area, park, profile and window index, JSON-encoded so no two tuples share a key.
+    # wrong_codes_key(...): area, park, profile, period ("window" | "day") and its index, JSON-encoded so no
+    # two tuples share a key.
     counter_key = UnicodeAttribute(hash_key=True)
     count = NumberAttribute(default=0)
     expires_at = TTLAttribute()
 
 
-def wrong_codes_key(area_id: str, park_id: str, driver_profile_id: str, window: int) -> str:
-    return json.dumps([area_id, park_id, driver_profile_id, window], separators=(",", ":"), ensure_ascii=False)
+def wrong_codes_key(area_id: str, park_id: str, driver_profile_id: str, period: str, index: int) -> str:
+    return json.dumps([area_id, park_id, driver_profile_id, period, index], separators=(",", ":"),
+                      ensure_ascii=False)

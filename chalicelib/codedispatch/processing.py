@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.core import clock, queues
-from chalicelib.core.dynamo import condition_failed
+from chalicelib.core.dynamo import update_if
 from chalicelib.core.errors import NotFound, UpstreamUnavailable, describe
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.logs import get_logger
@@ -42,30 +42,18 @@ def _claim(assignment: Assignment) -> bool:
     now = clock.now()
     free = Assignment.processing_claimed_at.does_not_exist() | (
         Assignment.processing_claimed_at <= now - PROCESSING_RESEND_AFTER)
-    try:
-        assignment.update(
-            actions=[Assignment.processing_claimed_at.set(now)],
-            condition=(Assignment.status == Status.PROCESSING.value) & store.same_attempt(assignment)
-            & Assignment.processing_sent_at.does_not_exist() & free,
-        )
-    except UpdateError as error:
-        if not condition_failed(error):
-            raise
-        return False
-    return True
+    return update_if(assignment, [Assignment.processing_claimed_at.set(now)],
+                     (Assignment.status == Status.PROCESSING.value) & store.same_attempt(assignment)
+                     & Assignment.processing_sent_at.does_not_exist() & free)
 
 
 def _give_back_claim(assignment: Assignment) -> None:
+    # Not given back (moved on meanwhile, or a failed write): the claim goes stale after PROCESSING_RESEND_AFTER.
     try:
-        assignment.update(
-            actions=[Assignment.processing_claimed_at.remove()],
-            condition=store.same_attempt(assignment)
-            & (Assignment.processing_claimed_at == assignment.processing_claimed_at),
-        )
-    except UpdateError as error:  # the claim goes stale after PROCESSING_RESEND_AFTER instead
-        if not condition_failed(error):
-            log.warning_event("codedispatch.processing_claim_kept", order_id=assignment.order_id,
-                              error=describe(error))
+        update_if(assignment, [Assignment.processing_claimed_at.remove()],
+                  store.same_attempt(assignment) & (Assignment.processing_claimed_at == assignment.processing_claimed_at))
+    except UpdateError as error:
+        log.warning_event("codedispatch.processing_claim_kept", order_id=assignment.order_id, error=describe(error))
 
 
 def push_processing(assignment: Assignment, *, claimed: bool) -> bool:
@@ -87,17 +75,14 @@ def push_processing(assignment: Assignment, *, claimed: bool) -> bool:
         raise UpstreamUnavailable("order processing could not be started, try again",
                                   code="processing_unavailable") from None
     now = clock.now()
+    # Moved on meanwhile (nothing to record), or a failed write: the message is out either way; at worst a later
+    # call sends it once more after the claim went stale (SQS is at-least-once anyway).
     try:
-        assignment.update(
-            actions=[Assignment.processing_sent_at.set(now)],
-            condition=(Assignment.status == Status.PROCESSING.value) & store.same_attempt(assignment),
-        )
+        update_if(assignment, [Assignment.processing_sent_at.set(now)],
+                  (Assignment.status == Status.PROCESSING.value) & store.same_attempt(assignment))
     except UpdateError as error:
-        # Moved on meanwhile (nothing to record), or a failed write: the message is out either way; at worst
-        # a later call sends it once more after the claim went stale (SQS is at-least-once anyway).
-        if not condition_failed(error):
-            log.warning_event("codedispatch.processing_sent_not_recorded", order_id=assignment.order_id,
-                              error=describe(error))
+        log.warning_event("codedispatch.processing_sent_not_recorded", order_id=assignment.order_id,
+                          error=describe(error))
     return True
 
 

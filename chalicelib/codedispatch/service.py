@@ -14,8 +14,13 @@ new code" because the driver who sees the error is the one who can act (the stat
 type the code again, and that now works), the passenger keeps the code they were given, and nobody has to
 call create again. The restart is conditional on (status == error, same attempt), so of drivers racing to
 retry one wins and the rest get 409. Every move is conditional on the attempt it read, so a slow
-drivers-lookup of an old attempt cannot touch the current one; the tracker acquire's idempotency key is
-per attempt, so the new attempt really asks the tracker again. The code still expires with the order.
+drivers-lookup of an old attempt cannot touch the current one; the tracker acquire's idempotency token is
+a fresh uuid per attempt, so the new attempt really asks the tracker again. A new attempt needs the code
+alive (it is typed again): after the code's expiry, 410 code_expired.
+
+Expiry (store.py): the code can be typed until creation + the area's order_expire_seconds; the record then
+lives as long as its status needs (each move extends it, schemas.KEEP_AFTER_MOVE), and a move that starts
+an attempt is conditional on the code being alive and extends the record and the code's guard first.
 
 Every status move is a conditional update that also appends an entry to the assignment's change log.
 
@@ -34,10 +39,10 @@ from .assign import assign_order
 from .create import Created, create_order
 from .lookup import lookup_driver
 from .processing import ORDER_PROCESSING_QUEUE, PROCESSING_RESEND_AFTER, StatusView, assignment_status
-from .store import Status
+from .store import CodeExpired, Status
 from .wrong_codes import TooManyAttempts
 
 __all__ = [
-    "ORDER_PROCESSING_QUEUE", "PROCESSING_RESEND_AFTER", "Created", "Status", "StatusView", "TooManyAttempts",
-    "assign_order", "assignment_status", "create_order", "lookup_driver",
+    "ORDER_PROCESSING_QUEUE", "PROCESSING_RESEND_AFTER", "CodeExpired", "Created", "Status", "StatusView",
+    "TooManyAttempts", "assign_order", "assignment_status", "create_order", "lookup_driver",
 ]

@@ -4,13 +4,14 @@
       200 {"driver": {"park_db_id", "driver_profile_id", "position": [lon, lat]}}
       404 the tracker does not know the driver (offline, no GPS)
 
-Timeouts and bounded retries come from core.http; the POST is retried under a stable idempotency key
-(one per order and assignment attempt: an attempt has exactly one driver, and a new attempt after an error
-must reach the tracker afresh, not replay the cached miss), so a retry cannot acquire twice.
+Timeouts and bounded retries come from core.http; the POST is retried under the caller's idempotency token,
+one per assignment attempt (a uuid4 stored on the assignment when the attempt starts: an attempt has
+exactly one driver, and a new attempt after an error must reach the tracker afresh, not replay the cached
+miss), so a retry, in-process or a repeated drivers-lookup, cannot acquire twice.
 """
 from __future__ import annotations
 
-from pydantic import ConfigDict, ValidationError
+from pydantic import ConfigDict
 
 from chalicelib.core.schema import Schema
 from chalicelib.core import http
@@ -37,22 +38,20 @@ class _AcquireAnswer(Schema):
     driver: AcquiredDriver
 
 
-def acquire_driver(order_id: str, attempt: int, park_db_id: str, driver_profile_id: str) -> AcquiredDriver:
-    """Acquire the driver for the order; DriverNotInTracker on 404, UpstreamUnavailable when it is down."""
+def acquire_driver(order_id: str, token: str, park_db_id: str, driver_profile_id: str) -> AcquiredDriver:
+    """Acquire the driver for the order under the attempt's idempotency `token`; DriverNotInTracker on 404,
+    UpstreamUnavailable when it is down."""
     try:
         body = http.call_json(
             TRACKER, "POST", "/driver/acquire",
             json={"order_id": order_id, "park_db_id": park_db_id, "driver_profile_id": driver_profile_id},
-            idempotency_key=f"codedispatch-acquire:{order_id}:{attempt}",  # attempt last: an int, unambiguous
+            idempotency_key=token,
         )
     except UpstreamRejected as error:
         if error.upstream_status == 404:
             raise DriverNotInTracker(driver_profile_id) from None
         raise
-    try:
-        answer = _AcquireAnswer.model_validate(body)
-    except ValidationError as error:
-        raise UpstreamUnavailable("tracker acquire answered an unexpected body") from error
+    answer = http.answer_as(TRACKER, _AcquireAnswer, body)
     if (answer.driver.park_db_id, answer.driver.driver_profile_id) != (park_db_id, driver_profile_id):
         raise UpstreamUnavailable("tracker acquired another driver than asked")
     return answer.driver

@@ -16,14 +16,15 @@ from __future__ import annotations
 import functools
 import sys
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import metrics
-from .errors import UpstreamRejected, UpstreamUnavailable
+from .errors import UpstreamRejected, UpstreamUnavailable, validation_details
 from .logs import get_logger
 from .settings import get_settings
 
 log = get_logger(__name__)
+M = TypeVar("M")
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -153,5 +154,26 @@ def call_json(upstream: str, method: str, path: str, **kwargs) -> Any:
     response = call(upstream, method, path, **kwargs)
     try:
         return response.json()
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
+        log.warning_event("upstream.bad_answer", upstream=upstream, path=path, error="not JSON",
+                          metrics=_failure(upstream))
         raise UpstreamUnavailable(f"upstream {upstream} answered a body that is not JSON") from error
+
+
+def answer_as(upstream: str, model: type[M], body: Any) -> M:
+    """The upstream's answer as `model`. An answer that does not validate (a field missing, a timestamp outside
+    2000-2100, ...) is that upstream failing: UpstreamUnavailable, logged and counted like a 5xx, so the caller's
+    usual fallback applies; never an exception from deep inside the caller."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        log.warning_event("upstream.bad_answer", upstream=upstream, model=model.__name__,
+                          **validation_details(error), metrics=_failure(upstream))
+        raise UpstreamUnavailable(f"upstream {upstream} answered an unexpected {model.__name__}") from None
+
+
+def call_as(upstream: str, method: str, path: str, model: type[M], **kwargs) -> M:
+    """call_json, then answer_as: the upstream's 2xx answer as `model`, or UpstreamUnavailable / UpstreamRejected."""
+    return answer_as(upstream, model, call_json(upstream, method, path, **kwargs))

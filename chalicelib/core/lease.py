@@ -12,10 +12,8 @@ import time
 import uuid
 
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, PutError
-
 from . import clock, coldstart, metrics
-from .dynamo import condition_failed
+from .dynamo import delete_if, save_if
 from .errors import describe
 from .logs import get_logger
 from .storage import EpochSeconds, Table, TableMeta
@@ -40,21 +38,11 @@ def acquire(name: str, seconds: float, owner: str | None = None) -> str | None:
     now = clock.now()
     until = now + dt.timedelta(seconds=seconds)
     lease = Lease(name=name, owner=owner, held_until=until, expires_ttl=until + dt.timedelta(hours=1))
-    try:
-        lease.save(condition=Lease.name.does_not_exist() | (Lease.held_until <= now))
-    except PutError as error:
-        if condition_failed(error):
-            return None
-        raise
-    return owner
+    return owner if save_if(lease, Lease.name.does_not_exist() | (Lease.held_until <= now)) else None
 
 
 def release(name: str, owner: str) -> None:
-    try:
-        Lease(name=name).delete(condition=Lease.owner == owner)
-    except DeleteError as error:
-        if not condition_failed(error):
-            raise
+    delete_if(Lease(name=name), Lease.owner == owner)  # False: it ran out and another runner took it
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from typing import Any, TypeVar
 
 import pynamodb.connection.base
 from pynamodb.attributes import NumberAttribute, TTLAttribute
@@ -52,6 +53,20 @@ def ttl_attribute_name(model: type[Table]) -> str | None:
 def is_live(expires_at: dt.datetime | None) -> bool:
     """DynamoDB deletes expired items late (hours on AWS, a minute locally): every read must filter."""
     return expires_at is None or expires_at > clock.now()
+
+
+T = TypeVar("T", bound=Model)
+
+
+def get_live(model: type[T], hash_key: Any, range_key: Any = None, *, consistent_read: bool = False) -> T | None:
+    """The item if it exists and has not expired (by the model's TTL attribute: TTL deletes late), else None."""
+    try:
+        item = model.get(hash_key, range_key, consistent_read=consistent_read)
+    except model.DoesNotExist:
+        return None
+    expiry = next((name for name, attribute in model.get_attributes().items()
+                   if isinstance(attribute, TTLAttribute)), None)
+    return item if expiry is None or is_live(getattr(item, expiry)) else None
 
 
 def epoch(moment: dt.datetime) -> int:

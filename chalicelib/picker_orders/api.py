@@ -5,7 +5,7 @@ from chalice import Blueprint
 
 from chalicelib.core.api import EATS_USER, Call, route
 
-from . import service
+from . import tracking
 from .schemas import TrackedOrder, TrackingQuery
 
 bp = Blueprint(__name__)
@@ -16,4 +16,4 @@ bp = Blueprint(__name__)
 def picker_order_tracking(call: Call) -> TrackedOrder:
     """The customer's grocery order (picker flow): texts, call buttons and banners of the tracking screen.
     An order whose customer is not known yet is asked of eats-picker-orders (503 while that is down)."""
-    return service.tracked_order(call.query.order_nr, call.identity.user_id)
+    return tracking.tracked_order(call.query.order_nr, call.identity.user_id)

@@ -5,7 +5,7 @@ from chalice import Blueprint
 
 from chalicelib.core.queues import MessageMeta, sqs_handler
 
-from . import service
+from . import events
 from .schemas import PickerOrderMessage
 
 bp = Blueprint(__name__)
@@ -15,4 +15,4 @@ PICKER_ORDERS_QUEUE = "eats_orders_tracking_picker_orders"
 
 @sqs_handler(bp, PICKER_ORDERS_QUEUE, PickerOrderMessage)
 def picker_order_events(message: PickerOrderMessage, meta: MessageMeta) -> None:
-    service.apply_event(message)
+    events.apply_event(message)

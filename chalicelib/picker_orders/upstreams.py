@@ -1,8 +1,6 @@
 """Client of eats-picker-orders: the order's current state, for the fallback refresh."""
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 from chalicelib.core import http
 from chalicelib.core.errors import UpstreamUnavailable
 
@@ -16,10 +14,7 @@ def fetch_order(order_nr: str) -> UpstreamPickerOrder:
     body = http.call_json(EATS_PICKER_ORDERS, "GET", "/api/v1/order", params={"eats_id": order_nr})
     if isinstance(body, dict) and isinstance(body.get("payload"), dict):
         body = body["payload"]
-    try:
-        order = UpstreamPickerOrder.model_validate(body)
-    except ValidationError as error:
-        raise UpstreamUnavailable("eats-picker-orders answered an unexpected order body") from error
+    order = http.answer_as(EATS_PICKER_ORDERS, UpstreamPickerOrder, body)
     if order.eats_id != order_nr:
         raise UpstreamUnavailable("eats-picker-orders answered another order")
     return order

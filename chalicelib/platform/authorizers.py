@@ -39,9 +39,13 @@ log = get_logger(__name__)
 DRIVER_SESSION_HEADER = "X-Driver-Session"
 EATS_SESSION_HEADER = "X-Eats-Session"
 CHECK_PATH = "/v1/session/check"
-# A session token as the session services issue them (URL-safe base64 and the like); anything else is not a
-# session and is refused without asking the service.
-_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{8,512}")
+# A session header's value: a token as the session services issue them (URL-safe base64 and the like), maybe
+# after "Bearer ". Anything else is not a session. This one pattern is also each authorizer's
+# identityValidationExpression in the template (chalicelib/infra_edge.py), so API Gateway itself answers 401 to a
+# malformed header without running the authorizer; the Lambda checks it again (Chalice's test client skips the
+# gateway). Anchored and written for both regex dialects: API Gateway's and Python's.
+SESSION_HEADER_PATTERN = r"^(?:[Bb][Ee][Aa][Rr][Ee][Rr] +)?([A-Za-z0-9._~+/=-]{8,512})$"
+_SESSION_HEADER = re.compile(SESSION_HEADER_PATTERN)
 # The session service's "no such session" answers; any other 4xx means we asked wrongly: a failure, not a refusal.
 _NO_SESSION = (401, 403, 404)
 # The cache TTL is part of the template (API Gateway caches, not the Lambda), so it is read when `chalice
@@ -64,12 +68,11 @@ def check_session(upstream: str, token: str | None, fields: tuple[str, ...]) -> 
     """The session's identity from the session service: {field: value} if every value passes the identity
     rule, None if the session is live but its identity is not acceptable; raises Unauthorized for no session
     and SessionServiceUnavailable when the service cannot say."""
-    token = (token or "").strip()
-    if token.lower().startswith("bearer "):
-        token = token[7:].strip()
-    if not _TOKEN.fullmatch(token):
+    header = _SESSION_HEADER.fullmatch((token or "").strip())
+    if header is None:
         log.event("authorizer.refused", upstream=upstream, reason="malformed_token")
         raise Unauthorized()
+    token = header.group(1)
     try:
         # A session check is a read with no side effect, so a retried POST cannot do anything twice: it gets
         # core.http's bounded retries by carrying a key. A fresh one per check: a key per token would let an
@@ -134,3 +137,6 @@ def eats_session_authorizer(auth_request) -> dict:
 
 
 FOR_KIND = {DRIVER: driver_session_authorizer, EATS_USER: eats_session_authorizer}
+# What each authorizer's header must look like before the gateway runs it (the template's
+# identityValidationExpression, by authorizer name).
+HEADER_PATTERNS = {authorizer.name: SESSION_HEADER_PATTERN for authorizer in FOR_KIND.values()}

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 
 from chalicelib.core import clock, metrics
-from chalicelib.core.dynamo import condition_failed, transaction
+from chalicelib.core.dynamo import save_if, transact_if, transaction
 from chalicelib.core.errors import AppError, Conflict, describe
 from chalicelib.core.logs import get_logger
 from chalicelib.core.storage import is_live
@@ -121,13 +121,8 @@ def _chunks(saves: list[_Save]) -> list[list[_Save]]:
 
 def _save_alone(save: _Save) -> tuple[SaveOutcome, str]:
     """Write one save; sort out a refusal by reading its order. Returns the outcome and the order's key."""
-    try:
-        with transaction() as tx:
-            _add_to(tx, save)
+    if transact_if(lambda tx: _add_to(tx, save)):
         return SaveOutcome.SAVED, save.sharing_key
-    except TransactWriteError as error:
-        if not condition_failed(error):
-            raise
     existing = _get_order(save.message.order_id)
     if existing is None:
         # The order is not there, so another item clashed: a given sharing_key used by another order.
@@ -136,12 +131,7 @@ def _save_alone(save: _Save) -> tuple[SaveOutcome, str]:
         return SaveOutcome.ALREADY_SAVED, existing.sharing_key
     # A finish came first: save with its expiry, so the key lives exactly as long as a finished order's.
     save.finished_at, save.expires_at = existing.finished_at, existing.expires_at
-    try:
-        with transaction() as tx:
-            _add_to(tx, save, after_finish=True)
-    except TransactWriteError as error:
-        if not condition_failed(error):
-            raise
+    if not transact_if(lambda tx: _add_to(tx, save, after_finish=True)):
         again = _get_order(save.message.order_id)
         if again is not None and again.sharing_key:
             return SaveOutcome.ALREADY_SAVED, again.sharing_key
@@ -247,11 +237,7 @@ def _record_finish_before_save(message: FinishOrderMessage, expires_at: dt.datet
         return "finished_long_ago"
     stub = SharedOrder(order_id=message.order_id, tariff_class=message.tariff_class,
                        finished_at=message.finished_at, expires_at=expires_at, purge_at=purge_at)
-    try:
-        stub.save(condition=SharedOrder.order_id.does_not_exist())
-    except PutError as error:
-        if not condition_failed(error):
-            raise
+    if not save_if(stub, SharedOrder.order_id.does_not_exist()):
         return None
     log.event("route_sharing.finished_before_save", order_id=message.order_id)
     return "finished_before_save"
@@ -273,27 +259,27 @@ def finish_order(message: FinishOrderMessage) -> str:
         return "already_finished"
     if not is_live(order.expires_at):
         return _finished_after_expiry(order)
-    try:
-        with transaction() as tx:
-            tx.update(order, actions=[SharedOrder.finished_at.set(message.finished_at),
-                                      SharedOrder.expires_at.set(expires_at),
-                                      SharedOrder.purge_at.set(_purge_at(expires_at))],
-                      condition=SharedOrder.finished_at.does_not_exist())
-            tx.update(SharingKeyItem(sharing_key=order.sharing_key),
-                      actions=[SharingKeyItem.expires_at.set(expires_at),
-                               SharingKeyItem.purge_at.set(_purge_at(expires_at))],
-                      condition=SharingKeyItem.sharing_key.exists())
-            for phone_id in order.phone_ids or []:
-                tx.update(PhoneKey(phone_id=phone_id, created_order=created_order_key(order.created_at, order.order_id)),
-                          actions=[PhoneKey.expires_at.set(expires_at)], condition=PhoneKey.phone_id.exists())
-    except TransactWriteError as error:
-        if condition_failed(error):
-            again = _get_order(message.order_id)
-            if again is not None and again.finished_at is not None:
-                return "already_finished"
-            if again is not None and not is_live(again.expires_at):
-                return _finished_after_expiry(again)  # its keys' TTL ran out between the read and the write
-        raise
+    def finish(tx) -> None:
+        tx.update(order, actions=[SharedOrder.finished_at.set(message.finished_at),
+                                  SharedOrder.expires_at.set(expires_at),
+                                  SharedOrder.purge_at.set(_purge_at(expires_at))],
+                  condition=SharedOrder.finished_at.does_not_exist())
+        tx.update(SharingKeyItem(sharing_key=order.sharing_key),
+                  actions=[SharingKeyItem.expires_at.set(expires_at),
+                           SharingKeyItem.purge_at.set(_purge_at(expires_at))],
+                  condition=SharingKeyItem.sharing_key.exists())
+        for phone_id in order.phone_ids or []:
+            tx.update(PhoneKey(phone_id=phone_id, created_order=created_order_key(order.created_at, order.order_id)),
+                      actions=[PhoneKey.expires_at.set(expires_at)], condition=PhoneKey.phone_id.exists())
+
+    if not transact_if(finish):
+        again = _get_order(message.order_id)
+        if again is not None and again.finished_at is not None:
+            return "already_finished"
+        if again is not None and not is_live(again.expires_at):
+            return _finished_after_expiry(again)  # its keys' TTL ran out between the read and the write
+        # A key or phone item of the order is gone while the order is live: retried (SQS), then the DLQ.
+        raise Conflict("the order's items changed while it was being finished", code="order_items_changed")
     log.event("route_sharing.order_finished", order_id=message.order_id, keep_hours=KEEP_AFTER_FINISH_HOURS.get())
     return "finished"
 

@@ -1,7 +1,7 @@
 """Clients of the protocol handlers this service proxies: sharedroute, sharedroutetrack, ordercontactobtain."""
 from __future__ import annotations
 
-from pydantic import ConfigDict, ValidationError
+from pydantic import ConfigDict
 
 from chalicelib.core.schema import Schema
 from chalicelib.core import http
@@ -44,9 +44,5 @@ CONTACT_TIMEOUT = (0.2, 0.3)
 
 def order_contact(order_id: str) -> PhoneGateway:
     """The courier's forwarded phone."""
-    body = http.call_json(PROTOCOL, "POST", "/ordercontactobtain", json={"order_id": order_id},
-                          timeout=CONTACT_TIMEOUT, retries=0)
-    try:
-        return PhoneGateway.model_validate(body)
-    except ValidationError as error:
-        raise UpstreamUnavailable("ordercontactobtain answered an unexpected body") from error
+    return http.call_as(PROTOCOL, "POST", "/ordercontactobtain", PhoneGateway, json={"order_id": order_id},
+                        timeout=CONTACT_TIMEOUT, retries=0)

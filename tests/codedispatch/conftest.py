@@ -164,6 +164,10 @@ def tracker_absent(sim, who: str = "a", park: str = "park1") -> None:
     sim_control(sim, "tracker/driver", {"park_db_id": park, "driver_profile_id": f"driver-{who}", "absent": True})
 
 
+def tracker_present(sim, who: str = "a", park: str = "park1") -> None:
+    sim_control(sim, "tracker/driver", {"park_db_id": park, "driver_profile_id": f"driver-{who}", "absent": False})
+
+
 def tracker_fault(sim, mode: str = "error", **kwargs) -> None:
     sim.faults["tracker"] = Fault(mode=mode, **kwargs)
 

@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.codedispatch import service, store
-from chalicelib.codedispatch.models import Assignment
+from chalicelib.codedispatch.models import Assignment, WrongCodes
 from chalicelib.core import clock, queues
 from chalicelib.core.identity import DriverIdentity
 from tests.conftest import as_driver
@@ -36,16 +36,35 @@ def test_typed_code_with_spaces_around_is_accepted(cd):
     assert assign(cd, f" {code} ").status_code == 200
 
 
-@pytest.mark.parametrize("typed", ["12345", "1234567", "12a456", "12 456", "١٢٣٤٥٦"])
+@pytest.mark.parametrize("typed", ["1", "1" * 17, "12a456", "12 456", "١٢٣٤٥٦"])
 def test_code_of_the_wrong_format_is_400(cd, typed):
     answer = assign(cd, typed)
     assert (answer.status_code, answer.json_body["code"]) == (400, "invalid_code_format")
 
 
+@pytest.mark.parametrize("typed", ["12345", "1234567", "12", "1" * 16])
+def test_a_code_of_another_length_is_a_wrong_code(cd, typed):
+    """Any length a code could have been issued with is looked up (an area's length may have changed while
+    older codes live): not found, and counted against the driver's limit like any wrong code."""
+    created_code(cd, "order-1")
+    answer = assign(cd, typed)
+    assert (answer.status_code, answer.json_body["code"]) == (404, "code_not_found")
+    assert sum(item.count for item in WrongCodes.scan()) == 2  # this window's and this day's counters
+
+
 def test_format_follows_the_generator_settings(cd):
-    set_configs(CODE_DISPATCH_GENERATOR_SETTINGS={"length": 4, "alphabet": "ABCD"})
+    set_configs(CODE_DISPATCH_GENERATOR_SETTINGS={"length": 6, "alphabet": "ABCD"})
     assert assign(cd, "123456").json_body["code"] == "invalid_code_format"
-    assert assign(cd, "ABCD").json_body["code"] == "code_not_found"
+    assert assign(cd, "ABCDAB").json_body["code"] == "code_not_found"
+
+
+@pytest.mark.parametrize("switch", [{"code_dispatch": {"enabled": False}}, {"CODE_DISPATCH_PROCESSING_ENABLED": False},
+                                    {"CODE_DISPATCH_ZONES_SETTINGS": {}}])
+def test_bad_input_is_400_before_any_switch_says_409(cd, switch):
+    set_configs(**switch)
+    answer = assign(cd, "12a456")
+    assert (answer.status_code, answer.json_body["code"]) == (400, "invalid_code_format")
+    assert assign(cd, "123456").status_code == 409
 
 
 @pytest.mark.parametrize("body", [{"code": "123456"}, {"area_id": AREA}, {"code": "", "area_id": AREA}])

@@ -20,12 +20,33 @@ def test_defaults_keep_the_feature_off():
     assert (GENERATOR_SETTINGS.default.length, GENERATOR_SETTINGS.default.alphabet) == (6, "0123456789")
 
 
+GENERATOR = {"length": 6, "alphabet": "0123456789"}
+ZONE = {"enabled": True, "order_expire_seconds": 1800, "driver_due_offset_seconds": 300}
+
+
 @pytest.mark.parametrize("name, value", [
-    ("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 6, "alphabet": "0012"}),
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 6, "alphabet": "0012"}),  # a character twice
     ("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 1, "alphabet": "01"}),
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 17, "alphabet": "01"}),
     ("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 6, "alphabet": "01 "}),
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 6, "alphabet": "0"}),  # too few characters
+    # The code space is too small for what one driver may guess a day (100 x 2 x 10 = 2,000 needed):
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 3, "alphabet": "0123456789"}),
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {**GENERATOR, "max_wrong_codes": 1000, "lockout_after_limits": 24}),
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {**GENERATOR, "max_wrong_codes": 0}),
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {**GENERATOR, "lockout_after_limits": 0}),
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {**GENERATOR, "max_attempts": 0}),
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {**GENERATOR, "wrong_codes_window_seconds": 5}),
+    # Two windows of 13 hours do not fit in the day: the daily lockout could never be reached by the limit.
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {**GENERATOR, "wrong_codes_window_seconds": 13 * 3600}),
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {**GENERATOR, "unknown": 1}),
     ("CODE_DISPATCH_ZONES_SETTINGS", {"zenit": {"enabled": True, "order_expire_seconds": 5}}),
     ("CODE_DISPATCH_ZONES_SETTINGS", {"zenit": {"enabled": True, "queue_zones": []}}),
+    ("CODE_DISPATCH_ZONES_SETTINGS", {"zenit": {**ZONE, "code_length": 1}}),
+    ("CODE_DISPATCH_ZONES_SETTINGS", {"zenit": {**ZONE, "code_length": 17}}),
+    # Due after the code expired: the driver could never type it.
+    ("CODE_DISPATCH_ZONES_SETTINGS", {"zenit": {**ZONE, "driver_due_offset_seconds": 1800}}),
+    ("CODE_DISPATCH_ZONES_SETTINGS", {"zen it": ZONE}),
     ("CODE_DISPATCH_PROCESSING_ENABLED", "maybe"),
     ("code_dispatch", {"enabled": True, "extra": 1}),
     ("code_dispatch", {"clauses": [{"predicate": {"in": {"area_id": "zenit"}}, "value": {"enabled": True}}],
@@ -41,6 +62,31 @@ def test_invalid_values_are_refused_by_the_config_route(client, name, value):
                              body=json.dumps({"value": value}))
     assert answer.status_code == 400
     assert answer.json_body["code"] == "invalid_config_value"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 4, "alphabet": "0123456789"}),  # 10,000 >= 2,000
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 2, "alphabet": "0123456789", "max_wrong_codes": 1,
+                                          "lockout_after_limits": 1}),  # the smallest area: 100 codes
+    ("CODE_DISPATCH_GENERATOR_SETTINGS", {**GENERATOR, "wrong_codes_window_seconds": 12 * 3600}),
+    ("CODE_DISPATCH_ZONES_SETTINGS", {"zenit": {**ZONE, "code_length": 16}, "luzhniki": ZONE}),
+])
+def test_sane_values_are_accepted(client, name, value):
+    answer = client.http.put(f"/internal/v1/configs/{name}", headers={"Content-Type": "application/json"},
+                             body=json.dumps({"value": value}))
+    assert answer.status_code == 200, answer.json_body
+
+
+def test_a_refused_value_leaves_the_old_one_in_force(client):
+    def put(value):
+        return client.http.put("/internal/v1/configs/CODE_DISPATCH_GENERATOR_SETTINGS",
+                               headers={"Content-Type": "application/json"}, body=json.dumps({"value": value}))
+
+    assert put({**GENERATOR, "length": 8}).status_code == 200
+    assert put({**GENERATOR, "length": 3}).status_code == 400
+    stored = client.http.get("/internal/v1/configs/CODE_DISPATCH_GENERATOR_SETTINGS").json_body
+    assert stored["value"]["length"] == 8 and stored["is_default"] is False
+    assert GENERATOR_SETTINGS.get().length == 8
 
 
 def test_local_demo_configs_are_valid_and_switch_zenit_on():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import secrets
 import threading
 
 import pytest
@@ -14,7 +15,14 @@ from tests.codedispatch.conftest import (
     AREA, T0, ZONE, assign, create, created_code, enable, post, read_together, set_configs,
 )
 
-TINY = {"length": 2, "alphabet": "01", "max_attempts": 50}  # 4 codes in all
+# The smallest area the config allows: 100 codes for 1 wrong code a day (schemas: CODE_SPACE_PER_DAILY_GUESS).
+TINY = {"length": 2, "alphabet": "0123456789", "max_attempts": 50, "max_wrong_codes": 1, "lockout_after_limits": 1}
+FOUR_CODES = ["00", "01", "10", "11"]
+
+
+def draw_from_four(settings, length):
+    """A random draw from an area of 4 codes (smaller than any valid config allows)."""
+    return secrets.choice(FOUR_CODES)
 
 
 def codes_of(order_id: str) -> list[str]:
@@ -37,9 +45,9 @@ def test_order_gets_a_code_of_the_configured_format_and_its_zone_settings(cd):
 
 
 def test_generator_settings_shape_the_codes(cd):
-    set_configs(CODE_DISPATCH_GENERATOR_SETTINGS={"length": 4, "alphabet": "ABCD"})
+    set_configs(CODE_DISPATCH_GENERATOR_SETTINGS={"length": 7, "alphabet": "ABCD"})
     code = created_code(cd, "order-1")
-    assert len(code) == 4 and set(code) <= set("ABCD")
+    assert len(code) == 7 and set(code) <= set("ABCD")
 
 
 def test_second_create_for_the_order_returns_the_same_code(cd):
@@ -85,23 +93,24 @@ def test_invalid_body_is_400(cd, body):
     assert answer.json_body["code"] == "invalid_request"
 
 
-def test_codes_are_unique_in_an_area_until_the_space_is_full(cd):
+def test_codes_are_unique_in_an_area_until_the_space_is_full(cd, monkeypatch):
     enable(zones={AREA: ZONE, "luzhniki": ZONE}, generator=TINY)
+    monkeypatch.setattr(codes, "generate", draw_from_four)
     got = [created_code(cd, f"order-{i}") for i in range(4)]
-    assert sorted(got) == ["00", "01", "10", "11"]
+    assert sorted(got) == FOUR_CODES
     answer = create(cd, "order-4")
     assert (answer.status_code, answer.json_body["code"]) == (409, "codes_exhausted")
     assert "order-4" not in {a.order_id for a in Assignment.scan()}
     # The same codes are free in another area.
-    assert sorted(created_code(cd, f"l-{i}", "luzhniki") for i in range(4)) == ["00", "01", "10", "11"]
+    assert sorted(created_code(cd, f"l-{i}", "luzhniki") for i in range(4)) == FOUR_CODES
 
 
 def test_a_collision_draws_another_code(cd, monkeypatch):
     enable(generator=TINY)
-    monkeypatch.setattr(codes, "generate", lambda settings: "00")
+    monkeypatch.setattr(codes, "generate", lambda settings, length: "00")
     assert created_code(cd, "order-1") == "00"
     drawn = iter(["00", "00", "01"])
-    monkeypatch.setattr(codes, "generate", lambda settings: next(drawn))
+    monkeypatch.setattr(codes, "generate", lambda settings, length: next(drawn))
     created = service.create_order("order-2", AREA)
     assert (created.code, created.attempts, created.created) == ("01", 3, True)
     assert codes_of("order-2") == ["01"]
@@ -109,18 +118,18 @@ def test_a_collision_draws_another_code(cd, monkeypatch):
 
 def test_attempts_are_bounded(cd, monkeypatch):
     enable(generator={**TINY, "max_attempts": 3})
-    monkeypatch.setattr(codes, "generate", lambda settings: "00")
+    monkeypatch.setattr(codes, "generate", lambda settings, length: "00")
     created_code(cd, "order-1")
     calls = itertools.count()
-    monkeypatch.setattr(codes, "generate", lambda settings: (next(calls), "00")[1])
+    monkeypatch.setattr(codes, "generate", lambda settings, length: (next(calls), "00")[1])
     answer = create(cd, "order-2")
     assert (answer.status_code, answer.json_body["code"]) == (409, "codes_exhausted")
     assert next(calls) == 3
 
 
 def test_an_expired_code_not_yet_deleted_is_free_again(cd, monkeypatch):
-    enable(zones={AREA: {**ZONE, "order_expire_seconds": 60}}, generator=TINY)
-    monkeypatch.setattr(codes, "generate", lambda settings: "00")
+    enable(zones={AREA: {**ZONE, "order_expire_seconds": 60, "driver_due_offset_seconds": 0}}, generator=TINY)
+    monkeypatch.setattr(codes, "generate", lambda settings, length: "00")
     assert created_code(cd, "old-order") == "00"
     clock.advance(seconds=59)
     assert create(cd, "new-order").json_body["code"] == "codes_exhausted"
@@ -133,7 +142,7 @@ def test_an_expired_code_not_yet_deleted_is_free_again(cd, monkeypatch):
 
 
 def test_an_expired_assignment_of_the_order_is_replaced(cd):
-    enable(zones={AREA: {**ZONE, "order_expire_seconds": 60}})
+    enable(zones={AREA: {**ZONE, "order_expire_seconds": 60, "driver_due_offset_seconds": 0}})
     created_code(cd, "order-1")
     clock.advance(seconds=61)
     created = service.create_order("order-1", AREA)

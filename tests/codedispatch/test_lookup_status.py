@@ -5,7 +5,7 @@ import pytest
 
 from chalicelib.codedispatch import store
 from chalicelib.codedispatch.models import Assignment
-from chalicelib.codedispatch.schemas import ERROR_MESSAGES
+from chalicelib.codedispatch.schemas import ERROR_MESSAGES, KEEP_AFTER_MOVE
 from chalicelib.core import clock
 from tests.conftest import as_driver
 from tests.codedispatch.conftest import (
@@ -33,7 +33,7 @@ def test_lookup_acquires_the_driver_and_assigns(cd, upstream, typed):
     calls = tracker_calls(upstream)
     assert len(calls) == 1
     assert calls[0]["body"] == {"order_id": "order-1", "park_db_id": "park1", "driver_profile_id": "driver-a"}
-    assert calls[0]["idempotency_token"] == "codedispatch-acquire:order-1:1"
+    assert calls[0]["idempotency_token"] == Assignment.get(typed).acquire_token  # test_acquire_tokens.py
     assert Assignment.get(typed).status == "assigned"
     assert statuses(typed)[-1] == ("processing", "assigned")
     assert Assignment.get(typed).changes[-1].who == "drivers_lookup"
@@ -76,13 +76,6 @@ def test_tracker_down_is_503_and_changes_nothing(cd, upstream, typed, mode):
     upstream.faults.clear()
     assert lookup(cd, typed).status_code == 200
     assert Assignment.get(typed).status == "assigned"
-
-
-def test_one_tracker_hiccup_is_retried_with_the_same_idempotency_key(cd, upstream, typed):
-    tracker_fault(upstream, "error", count=1)
-    assert lookup(cd, typed).status_code == 200
-    tokens = {call["idempotency_token"] for call in tracker_calls(upstream)}
-    assert len(tracker_calls(upstream)) == 2 and tokens == {"codedispatch-acquire:order-1:1"}
 
 
 def test_tracker_rejecting_the_request_is_502_and_changes_nothing(cd, upstream, typed):
@@ -151,8 +144,10 @@ def test_status_needs_identity_and_order_id(cd, typed):
     assert (answer.status_code, answer.json_body["code"]) == (400, "invalid_request")
 
 
-def test_status_after_expiry_is_gone(cd, typed):
-    clock.advance(seconds=1800)
+def test_status_after_the_record_s_life_is_gone(cd, typed):
+    clock.advance(seconds=KEEP_AFTER_MOVE[store.Status.PROCESSING] - 1)  # processing: kept past the code's 1800 s
+    assert status(cd, typed, "a").status_code == 200
+    clock.advance(seconds=1)
     assert status(cd, typed, "a").status_code == 404
 
 

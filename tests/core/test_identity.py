@@ -9,6 +9,8 @@ deployed stack in tests/e2e/test_identity.py.
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from chalicelib.codedispatch.models import Assignment
@@ -189,6 +191,25 @@ def test_an_allow_covers_every_route_the_gateway_may_reuse_it_for(upstream, driv
     assert answer["policyDocument"]["Statement"] == [{
         "Action": "execute-api:Invoke", "Effect": "Allow",
         "Resource": ["arn:aws:execute-api:us-east-1:123456789012:abc123/api/*"]}]
+
+
+@pytest.mark.parametrize("header", ["", "x", "short", "a b c d e f g h", "ü" * 10, "t" * 513, "Bearer ",
+                                    "Bearer  x", "token\nX-Forged: 1"])
+def test_a_malformed_session_header_never_reaches_the_session_service(upstream, header):
+    """What the gateway's identityValidationExpression (the same pattern) refuses, the Lambda refuses too."""
+    assert not re.fullmatch(authorizers.SESSION_HEADER_PATTERN, header.strip())
+    arn = "arn:aws:execute-api:us-east-1:123456789012:abc123/api/GET/codedispatch/assignment/status"
+    with pytest.raises(authorizers.Unauthorized):
+        authorizers.driver_session_authorizer({"type": "TOKEN", "authorizationToken": header, "methodArn": arn}, None)
+    assert not upstream.calls["driver_authorizer"]
+
+
+def test_a_session_after_bearer_is_the_same_session(cd, driver_auth, upstream):
+    token = driver_auth("park1", "driver-a")["X-Driver-Session"]
+    assert re.fullmatch(authorizers.SESSION_HEADER_PATTERN, token)
+    for header in (token, "Bearer " + token, "bearer  " + token):
+        assert cd.http.get(STATUS + "order-1", headers={"Authorization": header}).status_code == 404
+    assert [call["body"]["token"] for call in upstream.calls["driver_authorizer"]] == [token] * 3
 
 
 # --- identity values ----------------------------------------------------------------------------------------

@@ -5,15 +5,8 @@ import importlib.metadata
 import inspect
 import re
 
+from tests import locks
 from tests.conftest import ROOT
-
-
-def pinned(name: str) -> str | None:
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        match = re.match(rf"^{re.escape(name)}==([0-9][0-9A-Za-z.]*)\s*(#.*)?$", line.strip())
-        if match:
-            return match.group(1)
-    return None
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -21,9 +14,10 @@ def version_tuple(text: str) -> tuple[int, ...]:
 
 
 def test_urllib3_is_pinned_to_the_installed_version_that_has_the_retry_arguments_http_uses():
-    version = pinned("urllib3")
-    assert version is not None, "requirements.txt must pin urllib3 (core/http.py uses Retry(retry_after_max=...))"
-    assert version == importlib.metadata.version("urllib3")
+    chosen = locks.read(ROOT / "requirements.in").get("urllib3")
+    assert chosen is not None, "requirements.in must pin urllib3 (core/http.py uses Retry(retry_after_max=...))"
+    version = chosen.version
+    assert version == locks.read(locks.RUNTIME_LOCK)["urllib3"].version == importlib.metadata.version("urllib3")
     # backoff_jitter came with 2.0.0, retry_after_max with 2.6.3 (urllib3's CHANGES.rst, #2952 and #3743)
     assert version_tuple(version) >= (2, 6, 3)
     from urllib3.util.retry import Retry

@@ -1,11 +1,12 @@
 """Codedispatch on the deployed local stack: create -> assign -> drivers-lookup -> assigned | error, a new
-attempt after an error, and the wrong-code limit.
+attempt after an error, the wrong-code limit and the daily lockout, and a longer code length in one area.
 
 Drives the real API (through the :8000 forwarder), the real tables and the processing queue in the
 emulator, and the tracker in the upstream simulator.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 
@@ -17,19 +18,20 @@ from tests.conftest import as_driver
 AREA = "zenit"
 PROCESSING_QUEUE = "codedispatch_order_processing"
 MAX_WRONG_CODES = 3
+GENERATOR = {"length": 6, "alphabet": "0123456789", "max_attempts": 10, "max_wrong_codes": MAX_WRONG_CODES,
+             "wrong_codes_window_seconds": 600, "lockout_after_limits": 2}
 ZONES = {AREA: {"enabled": True, "instructions": "Назовите водителю код заказа у выхода со стадиона",
                 "order_expire_seconds": 1800, "driver_due_offset_seconds": 300}}
+CONFIG_CACHE_WAIT = 1.5  # CONFIG_CACHE_SECONDS is 1 in the local stage: warm Lambdas re-read after it
 
 
 @pytest.fixture(scope="module")
 def feature_on(stack):
     stack.put_config("code_dispatch", {"enabled": True})
     stack.put_config("CODE_DISPATCH_PROCESSING_ENABLED", True)
-    stack.put_config("CODE_DISPATCH_GENERATOR_SETTINGS", {"length": 6, "alphabet": "0123456789", "max_attempts": 10,
-                                                          "max_wrong_codes": MAX_WRONG_CODES,
-                                                          "wrong_codes_window_seconds": 600})
+    stack.put_config("CODE_DISPATCH_GENERATOR_SETTINGS", GENERATOR)
     stack.put_config("CODE_DISPATCH_ZONES_SETTINGS", ZONES)
-    time.sleep(1.5)  # CONFIG_CACHE_SECONDS is 1 in the local stage: warm Lambdas re-read after it
+    time.sleep(CONFIG_CACHE_WAIT)
     return stack
 
 
@@ -52,11 +54,11 @@ class Driver:
                               headers=driver_headers(self.park, self.profile))
 
 
-def create(stack, order_id: str) -> str:
+def create(stack, order_id: str, length: int = 6) -> str:
     answer = stack.post("/codedispatch/order/create", {"order_id": order_id, "area_id": AREA})
     assert answer.status_code == 200, answer.text
     code = answer.json()["code"]
-    assert len(code) == 6 and code.isdigit()
+    assert len(code) == length and code.isdigit()
     return code
 
 
@@ -171,6 +173,9 @@ def test_tracker_down_is_503_without_a_state_change(feature_on):
         stack.clear_faults("tracker")
     assert lookup(stack, order_id).status_code == 200
     assert driver.status(order_id).json()["status"] == "assigned"
+    # The failed call, its retries and the repeated lookup are one logical acquire: one token for them all.
+    tokens = [call["idempotency_token"] for call in tracker_calls(stack, order_id)]
+    assert len(tokens) >= 2 and len(set(tokens)) == 1 and tokens[0], tokens
 
 
 def test_bad_input_and_unknown_codes(feature_on):
@@ -211,7 +216,7 @@ def test_the_experiment_switches_code_dispatch_per_park(feature_on):
         {"title": "e2e: one park off", "predicate": {"eq": {"park_id": refused.park}}, "value": {"enabled": False}},
         {"title": "e2e: the area on", "predicate": {"in": {"area_id": [AREA]}}, "value": {"enabled": True}},
     ], "default": {"enabled": False}})
-    time.sleep(1.5)  # CONFIG_CACHE_SECONDS is 1 in the local stage
+    time.sleep(CONFIG_CACHE_WAIT)
     try:
         code = create(stack, stack.unique("cd-exp"))
         answer = refused.assign(code)
@@ -219,4 +224,64 @@ def test_the_experiment_switches_code_dispatch_per_park(feature_on):
         assert allowed.assign(code).status_code == 200
     finally:
         stack.put_config("code_dispatch", previous["value"])
-        time.sleep(1.5)
+        time.sleep(CONFIG_CACHE_WAIT)
+
+
+def test_hitting_the_limit_twice_locks_the_driver_out_for_the_rest_of_the_day(feature_on):
+    stack = feature_on
+    window = 10
+    to_midnight = (dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+                   + dt.timedelta(days=1) - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    if to_midnight < 120:
+        pytest.skip("too close to the end of the UTC day for the lockout's retry_after to be told from a window's")
+    stack.put_config("CODE_DISPATCH_GENERATOR_SETTINGS", {**GENERATOR, "wrong_codes_window_seconds": window})
+    time.sleep(CONFIG_CACHE_WAIT)
+    try:
+        code = create(stack, stack.unique("order"))
+        wrong = "000000" if code != "000000" else "111111"
+        guesser, wrong_answers, refusals = Driver(stack), 0, []
+        for _ in range(30):  # a window's limit, its wait, the next window's limit...: until locked out
+            answer = guesser.assign(wrong)
+            if answer.status_code == 404:
+                wrong_answers += 1
+                continue
+            assert (answer.status_code, answer.json()["code"]) == (429, "too_many_attempts"), answer.text
+            retry_after = answer.json()["details"]["retry_after_seconds"]
+            refusals.append(retry_after)
+            if retry_after > window:
+                break
+            time.sleep(retry_after)
+        # 2 x 3 wrong codes in the day, however the windows cut them; then refused until the UTC day ends.
+        assert wrong_answers == 2 * MAX_WRONG_CODES, (wrong_answers, refusals)
+        assert refusals and refusals[-1] > window and abs(refusals[-1] - to_midnight) < 120, refusals
+        time.sleep(window)  # a whole window later: still locked out, for the right code too
+        locked = guesser.assign(code)
+        assert (locked.status_code, locked.json()["code"]) == (429, "too_many_attempts")
+        other = Driver(stack)  # nobody else is locked out
+        assert other.assign(wrong).status_code == 404
+        assert other.assign(code).status_code == 200
+    finally:
+        stack.put_config("CODE_DISPATCH_GENERATOR_SETTINGS", GENERATOR)
+        time.sleep(CONFIG_CACHE_WAIT)
+
+
+def test_an_area_gets_longer_codes_while_its_old_codes_still_assign(feature_on):
+    stack = feature_on
+    old_order, new_order = stack.unique("order"), stack.unique("order")
+    old_code = create(stack, old_order)
+    stack.put_config("CODE_DISPATCH_ZONES_SETTINGS", {AREA: {**ZONES[AREA], "code_length": 9}})
+    time.sleep(CONFIG_CACHE_WAIT)
+    try:
+        new_code = create(stack, new_order, length=9)
+        for code, order_id in ((old_code, old_order), (new_code, new_order)):
+            driver = Driver(stack)
+            answer = driver.assign(code)
+            assert answer.status_code == 200, answer.text
+            assert answer.json() == {"order_id": order_id, "status": "processing"}
+            found = lookup(stack, order_id)
+            assert found.status_code == 200, found.text
+            assert driver.status(order_id).json() == {"order_id": order_id, "status": "assigned"}
+        assert create(stack, old_order) == old_code  # an order keeps the code it was given
+    finally:
+        stack.put_config("CODE_DISPATCH_ZONES_SETTINGS", ZONES)
+        time.sleep(CONFIG_CACHE_WAIT)

@@ -6,6 +6,9 @@ the in-process twin, tests/core/test_identity.py, asserts the authorizers' decis
 """
 from __future__ import annotations
 
+import json
+import time
+
 import requests
 
 from tests.e2e.test_codedispatch import AREA, MAX_WRONG_CODES, Driver, create, feature_on, stored  # noqa: F401
@@ -34,6 +37,42 @@ def assign(stack, code: str, headers: dict) -> requests.Response:
 def checks(stack, upstream: str) -> int:
     answer = requests.get(f"{stack.simulator}/_control/calls", params={"upstream": upstream}, timeout=5)
     return len(answer.json()["calls"])
+
+
+def authorizer_refusals(stack, logical_id: str, since_ms: int) -> list[str]:
+    """The reasons of the `authorizer.refused` lines the authorizer Lambda logged since `since_ms`."""
+    logs = stack.client("logs")
+    group = f"/aws/lambda/{stack.function_name(logical_id)}"
+    try:
+        events = logs.filter_log_events(logGroupName=group, startTime=since_ms)["events"]
+    except logs.exceptions.ResourceNotFoundException:
+        return []
+    lines = [json.loads(e["message"]) for e in events if e["message"].lstrip().startswith("{")]
+    return [line.get("reason") for line in lines if line.get("event") == "authorizer.refused"]
+
+
+def test_a_malformed_session_header_is_a_401_from_the_gateway_and_runs_no_authorizer(stack):
+    """The authorizers' identityValidationExpression: the gateway answers a header that cannot be a session
+    itself. A well-formed unknown token, sent after, does run each authorizer: the logs below can show a run."""
+    since = int(time.time() * 1000) - 1000
+    before = checks(stack, "driver_authorizer"), checks(stack, "eats_passport")
+    for bad in ("x", "short", "a b c d e f g h", "t" * 513, "Bearer ", "%00%00%00%00%00%00%00%00"):
+        error(status_of(stack, "order-1", {"X-Driver-Session": bad}), 401, "UNAUTHORIZED")
+        error(stack.get(TRACKING, params={"order_nr": "o1"}, headers={"X-Eats-Session": bad}), 401, "UNAUTHORIZED")
+    assert (checks(stack, "driver_authorizer"), checks(stack, "eats_passport")) == before
+    unknown = stack.unique("no-such-session")
+    error(status_of(stack, "order-1", {"X-Driver-Session": unknown}), 401, "UNAUTHORIZED")
+    error(stack.get(TRACKING, params={"order_nr": "o1"}, headers={"X-Eats-Session": unknown}), 401, "UNAUTHORIZED")
+    for logical_id in ("DriverSessionAuthorizer", "EatsSessionAuthorizer"):
+        reasons = stack.wait_until(
+            lambda: (found := authorizer_refusals(stack, logical_id, since)) and "unknown_or_expired" in found
+            and found, timeout=30, what=f"{logical_id} logs the unknown session")
+        assert "malformed_token" not in reasons, (logical_id, reasons)
+
+
+def test_a_session_after_bearer_passes_the_gateway(feature_on, driver_auth):
+    token = driver_auth(feature_on.unique("park"), "driver-a")["X-Driver-Session"]
+    error(status_of(feature_on, "order-1", {"X-Driver-Session": "Bearer " + token}), 404, "assignment_not_found")
 
 
 def test_no_session_and_forged_identity_headers_are_401_in_the_error_shape(stack):

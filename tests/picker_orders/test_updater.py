@@ -266,11 +266,11 @@ class Fetches:
 
 @pytest.fixture
 def fetches(monkeypatch):
-    from chalicelib.picker_orders import service, upstreams
+    from chalicelib.picker_orders import updater, upstreams
 
     recorder = Fetches(upstreams.fetch_order)
     monkeypatch.setattr(upstreams, "fetch_order", recorder)
-    monkeypatch.setattr(service.time, "monotonic", lambda: recorder.monotonic)
+    monkeypatch.setattr(updater.time, "monotonic", lambda: recorder.monotonic)
     return recorder
 
 
@@ -312,7 +312,7 @@ def test_failed_order_is_retried_after_the_other_stale_orders_and_is_not_marked_
 
 
 def test_an_order_whose_fetch_keeps_timing_out_does_not_starve_the_others(client, sim, fetches):
-    from chalicelib.picker_orders import service
+    from chalicelib.picker_orders import updater
 
     put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
     for i, name in enumerate(["A", "B", "C"]):
@@ -322,18 +322,18 @@ def test_an_order_whose_fetch_keeps_timing_out_does_not_starve_the_others(client
     fetches.failure_seconds = 4.4  # connect + read timeouts, retried
     for minute in (10, 11):  # two runs, each with less time left than A's timeout takes
         clock.freeze(at(minute))
-        service.refresh_stale_orders(deadline=fetches.monotonic + 4.0)
+        updater.refresh_stale_orders(deadline=fetches.monotonic + 4.0)
     assert PickerOrder.get("B").status == PickerOrder.get("C").status == "paid"
     assert fetches.take() == ["A", "B", "C", "A"]
     order = PickerOrder.get("A")
     assert (order.status, order.paid_at) == ("picking", None)
     clock.freeze(at(12))
-    service.refresh_stale_orders(deadline=fetches.monotonic + 4.0)
+    updater.refresh_stale_orders(deadline=fetches.monotonic + 4.0)
     assert fetches.take() == ["A"]  # never given up on
 
 
 def test_only_failures_in_a_row_open_the_circuit(client, sim, fetches):
-    from chalicelib.picker_orders import service
+    from chalicelib.picker_orders import updater
 
     put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
     names = [f"o{i}" for i in range(7)]
@@ -344,6 +344,21 @@ def test_only_failures_in_a_row_open_the_circuit(client, sim, fetches):
     sim.order("o5", gone=True)  # the upstream answers 404: it is up, whatever this order is
     sim.order("o6", gone=True)
     clock.freeze(at(10))
-    report = service.refresh_stale_orders()
+    report = updater.refresh_stale_orders()
     assert fetches.take() == names
     assert (report.failed, report.refreshed, report.pushed_back, report.circuit_open) == (6, 1, 6, False)
+
+
+def test_an_upstream_timestamp_outside_the_sane_range_is_that_upstream_failing(client, sim):
+    """eats-picker-orders answering status_updated_at = 9999-12-31T23:00-05:00 used to raise OverflowError out of
+    the run; now the answer is invalid, the order is skipped this round like any upstream failure, and the next
+    order is refreshed."""
+    put_config(client, TIMEOUTS, [{"status": "picking", "timeout": 60}])
+    order_at(client, "odd", "picking", 0)
+    order_at(client, "fine", "picking", 0.5)
+    sim.order("odd", status="picked_up", picker_id="p1", status_updated_at="9999-12-31T23:00:00-05:00")
+    sim.order("fine", status="picked_up", picker_id="p1", status_updated_at=at(2).isoformat())
+    clock.freeze(at(5))
+    run_job(client)
+    assert sim.asked() == ["odd", "fine"]
+    assert PickerOrder.get("odd").status == "picking" and PickerOrder.get("fine").status == "picked_up"
