@@ -3,6 +3,8 @@ found is adopted (live, for the cabinet booked now) or cancelled (for a booking 
 has two live claims. And an event of our claim whose id is not stored yet is retried, not dropped."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from chalicelib.core import clock
@@ -24,7 +26,7 @@ def lost_answer(recharge):
     recharge.car("s1", level=20)
     recharge.find()
     task_id = recharge.sent[0].message.task_id
-    recharge.control("cargo/create/lose_answers", {"count": 3, "delay": 1.0})
+    recharge.control("cargo/create/lose_answers", {"count": 3, "delay": 3.0})
     assert recharge.plan_due() == ["cargo_unavailable"]
     task = recharge.task(task_id)
     assert task.status == WAITING and task.attempt == 2 and task.previous_attempt_key
@@ -36,7 +38,7 @@ def lost_answer(recharge):
 def _next_attempt(recharge):
     [later] = [s for s in recharge.sent if s.delay_seconds > 0]
     recharge.sent.clear()
-    clock.freeze(clock.now() + __import__("datetime").timedelta(seconds=later.delay_seconds))
+    clock.freeze(clock.now() + dt.timedelta(seconds=later.delay_seconds))
     return planner.plan(later.message)
 
 
@@ -66,7 +68,7 @@ def test_a_claim_for_a_released_cabinet_is_cancelled(recharge, lost_answer):
 
 def test_answers_lost_again_keep_the_token_until_one_comes(recharge, lost_answer):
     task_id, orphan = lost_answer
-    recharge.control("cargo/create/lose_answers", {"count": 3, "delay": 1.0})
+    recharge.control("cargo/create/lose_answers", {"count": 3, "delay": 3.0})
     assert _next_attempt(recharge) == "cargo_unavailable"
     first_key = recharge.task(task_id).previous_attempt_key
     assert _next_attempt(recharge) == CLAIMED

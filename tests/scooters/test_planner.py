@@ -285,7 +285,7 @@ def test_cargo_gets_the_stage_token_from_ssm(recharge, found, monkeypatch):
     aws.client("ssm").put_parameter(Name="/taxi-delivery/test/cargo-token", Value="secret-token",
                                     Type="SecureString")
     monkeypatch.setenv("CARGO_TOKEN_PARAMETER", "/taxi-delivery/test/cargo-token")
-    upstreams.forget_token()
+    upstreams.CARGO_TOKEN.forget()
     seen = []
     original = http.call_json
 
@@ -297,13 +297,13 @@ def test_cargo_gets_the_stage_token_from_ssm(recharge, found, monkeypatch):
     assert recharge.plan_due() == [CLAIMED]
     assert {auth for upstream, auth in seen if upstream == "cargo"} == {"Bearer secret-token"}
     assert {auth for upstream, auth in seen if upstream != "cargo"} == {None}
-    upstreams.forget_token()
+    upstreams.CARGO_TOKEN.forget()
 
 
 def test_a_missing_cargo_token_is_cargo_unavailable(recharge, found, monkeypatch):
     from chalicelib.scooters.recharge import upstreams
 
     monkeypatch.setenv("CARGO_TOKEN_PARAMETER", "/taxi-delivery/test/missing")
-    upstreams.forget_token()
+    upstreams.CARGO_TOKEN.forget()
     assert recharge.plan_due() == ["cargo_unavailable"]
     assert recharge.live_bookings() == [] and recharge.claims() == []

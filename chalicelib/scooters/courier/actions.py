@@ -23,10 +23,7 @@ Readings of the doc (it leaves these open):
 """
 from __future__ import annotations
 
-from pynamodb.exceptions import UpdateError
-
 from chalicelib.core import clock
-from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import Conflict
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.logs import get_logger
@@ -94,13 +91,9 @@ def report_vehicle(identity: DriverIdentity, claim_id: str, point_id: str, repor
     """vehicle_not_found / vehicle_destroyed: store the report (first one sticks), tag the scooter."""
     task = _scooter_task(identity, claim_id, point_id)
     condition = ClaimProgress.vehicle_report.does_not_exist() | (ClaimProgress.vehicle_report == report)
-    try:
-        update_progress(task, [ClaimProgress.vehicle_report.set(report),
-                               ClaimProgress.vehicle_reported_at.set(clock.now())], condition=condition)
-    except UpdateError as error:
-        if not condition_failed(error):
-            raise
-        raise Conflict("the scooter was already reported otherwise", code="already_reported") from None
+    if not update_progress(task, [ClaimProgress.vehicle_report.set(report),
+                                  ClaimProgress.vehicle_reported_at.set(clock.now())], condition=condition):
+        raise Conflict("the scooter was already reported otherwise", code="already_reported")
     # After the report is stored: a retry after a failed tag call tags again (tag/add is idempotent upstream).
     upstreams.add_tag(task.car_id, REPORT_TAGS[report])
     log.event("scooters.courier.vehicle_reported", task_id=task.task_id, claim_id=claim_id, report=report)

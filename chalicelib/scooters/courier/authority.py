@@ -20,12 +20,12 @@ import dataclasses
 import datetime as dt
 import time
 
-from pynamodb.exceptions import DoesNotExist
-
 from chalicelib.core import clock
+from chalicelib.core.dynamo import update_if
 from chalicelib.core.errors import AppError, Forbidden, NotFound, UpstreamRejected, UpstreamUnavailable, describe
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.logs import get_logger
+from chalicelib.core.storage import get_live
 
 from ..recharge import lifecycle
 from ..recharge import upstreams as claims_api
@@ -67,10 +67,7 @@ def live_task(claim_id: str) -> RechargeTask:
 
 
 def progress_of(claim_id: str) -> ClaimProgress | None:
-    try:
-        return ClaimProgress.get(claim_id, consistent_read=True)
-    except DoesNotExist:
-        return None
+    return get_live(ClaimProgress, claim_id, consistent_read=True)
 
 
 def _is(identity: DriverIdentity, park_id: str | None, driver_profile_id: str | None) -> bool:
@@ -102,16 +99,17 @@ def _not_performer(claim_id: str) -> Forbidden:
     return Forbidden("only the claim's performer may do this", code="not_performer")
 
 
-def update_progress(task: RechargeTask, actions: list, condition=None) -> None:
-    """An upsert of the claim's progress item (created by its first write), with who acted."""
+def update_progress(task: RechargeTask, actions: list, condition=None) -> bool:
+    """An upsert of the claim's progress item (created by its first write), with who acted; False when
+    `condition` did not hold (nothing written)."""
     now = clock.now()
     keep = max(task.expires_at, now + dt.timedelta(days=PROGRESS_KEEP_DAYS)) if task.expires_at else (
         now + dt.timedelta(days=PROGRESS_KEEP_DAYS))
     item = ClaimProgress(task.claim_id)
-    item.update(actions=[*actions, ClaimProgress.updated_at.set(now), ClaimProgress.task_id.set(task.task_id),
-                         ClaimProgress.performer_park_id.set(task.performer_park_id),
-                         ClaimProgress.performer_driver_profile_id.set(task.performer_driver_profile_id),
-                         ClaimProgress.expires_at.set(keep)], condition=condition)
+    return update_if(item, [*actions, ClaimProgress.updated_at.set(now), ClaimProgress.task_id.set(task.task_id),
+                            ClaimProgress.performer_park_id.set(task.performer_park_id),
+                            ClaimProgress.performer_driver_profile_id.set(task.performer_driver_profile_id),
+                            ClaimProgress.expires_at.set(keep)], condition)
 
 
 # --- points and where the courier is -----------------------------------------------------------------------

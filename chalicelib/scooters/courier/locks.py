@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
-
 from chalicelib.core import clock
-from chalicelib.core.dynamo import condition_failed
+from chalicelib.core.dynamo import delete_if, save_if
 from chalicelib.core.errors import Conflict
 from chalicelib.core.logs import get_logger
-from chalicelib.core.storage import is_live
+from chalicelib.core.storage import get_live
 
 from .models import CabinetLock
 from .upstreams import Cabinet
@@ -32,21 +30,7 @@ def busy() -> Conflict:
 
 
 def lock_of(cabinet_id: str) -> CabinetLock | None:
-    try:
-        lock = CabinetLock.get(cabinet_id, consistent_read=True)
-    except DoesNotExist:
-        return None
-    return lock if is_live(lock.expires_at) else None
-
-
-def _put(lock: CabinetLock, condition) -> bool:
-    try:
-        lock.save(condition=condition)
-        return True
-    except PutError as error:
-        if not condition_failed(error):
-            raise
-        return False
+    return get_live(CabinetLock, cabinet_id, consistent_read=True)
 
 
 def acquire(cabinet: Cabinet, holder: str, cell_id: str) -> None:
@@ -57,16 +41,16 @@ def acquire(cabinet: Cabinet, holder: str, cell_id: str) -> None:
                        expires_at=now + dt.timedelta(seconds=LOCK_SECONDS))
     free_or_mine = (CabinetLock.cabinet_id.does_not_exist() | (CabinetLock.expires_at <= now)
                     | (CabinetLock.holder == holder))
-    if _put(mine, free_or_mine):
+    if save_if(mine, free_or_mine):
         return
     held = lock_of(cabinet_id)
     if held is None:  # expired or released since: one more try
-        if _put(mine, free_or_mine):
+        if save_if(mine, free_or_mine):
             return
         raise busy()
     stale = (held.acquired_at <= now - dt.timedelta(seconds=STALE_AFTER_SECONDS)
              and cabinet.open_cell_id != held.cell_id)
-    if stale and _put(mine, (CabinetLock.holder == held.holder) & (CabinetLock.cell_id == held.cell_id)
+    if stale and save_if(mine, (CabinetLock.holder == held.holder) & (CabinetLock.cell_id == held.cell_id)
                       & (CabinetLock.acquired_at == held.acquired_at)):
         log.event("scooters.courier.lock_taken_over", cabinet_id=cabinet_id, claim_id=holder)
         return
@@ -78,11 +62,7 @@ def release(cabinet_id: str, holder: str, cell_id: str | None = None) -> None:
     condition = CabinetLock.holder == holder
     if cell_id is not None:
         condition &= CabinetLock.cell_id == cell_id
-    try:
-        CabinetLock(cabinet_id).delete(condition=condition)
-    except DeleteError as error:
-        if not condition_failed(error):
-            raise
+    delete_if(CabinetLock(cabinet_id), condition)  # False: not ours (any more)
 
 
 def release_if_closed(cabinet: Cabinet, holder: str) -> None:

@@ -16,10 +16,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from pynamodb.exceptions import PutError
-
 from chalicelib.core import clock, metrics
-from chalicelib.core.dynamo import condition_failed
+from chalicelib.core.dynamo import save_if
 from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable, describe
 from chalicelib.core.logs import get_logger
 from chalicelib.core.storage import epoch, is_live
@@ -60,15 +58,9 @@ def _create(car_id: str, tag, info) -> bool:
         failures=0, sweep=SWEEP, due_at=attempts.watchdog(now),
         created_at=now, updated_at=now, expires_at=now + attempts.TASK_TTL,
     )
-    try:
-        # An expired item DynamoDB has not deleted yet counts as gone; so does a task given up (a new recharge).
-        task.save(condition=RechargeTask.task_id.does_not_exist() | (RechargeTask.expires_at <= now)
-                  | (RechargeTask.status == GIVEN_UP))
-    except PutError as error:
-        if condition_failed(error):
-            return False
-        raise
-    return True
+    # An expired item DynamoDB has not deleted yet counts as gone; so does a task given up (a new recharge).
+    return save_if(task, RechargeTask.task_id.does_not_exist() | (RechargeTask.expires_at <= now)
+                   | (RechargeTask.status == GIVEN_UP))
 
 
 def _take(car_id: str, excluded: set[str], report: FindReport) -> None:

@@ -29,6 +29,7 @@ from pynamodb.exceptions import PynamoDBConnectionError
 from chalicelib.core import clock, metrics
 from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable, describe
 from chalicelib.core.logs import get_logger
+from chalicelib.core.storage import get_live
 
 from . import reactions, upstreams
 from .attempts import crit
@@ -80,10 +81,8 @@ def is_transient(error: BaseException) -> bool:
 # --- cursor ---------------------------------------------------------------------------------------------
 
 def _load_cursor() -> JournalCursor:
-    try:
-        return JournalCursor.get(CURSOR_NAME, consistent_read=True)
-    except JournalCursor.DoesNotExist:
-        return JournalCursor(CURSOR_NAME, cursor=None, updated_at=clock.now())
+    return (get_live(JournalCursor, CURSOR_NAME, consistent_read=True)
+            or JournalCursor(CURSOR_NAME, cursor=None, updated_at=clock.now()))
 
 
 def _save_cursor(item: JournalCursor, cursor: str | None) -> None:

@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from pynamodb.exceptions import UpdateError
-
 from chalicelib.core import clock
-from chalicelib.core.dynamo import condition_failed
+from chalicelib.core.dynamo import update_if
 from chalicelib.core.logs import get_logger
 from chalicelib.core.storage import epoch
 
@@ -205,13 +203,7 @@ def _write(task: RechargeTask, actions: list, condition) -> bool:
     expected = RechargeTask.status == task.status
     if condition is not None:
         expected &= condition
-    try:
-        task.update(actions=actions, condition=expected)
-    except UpdateError as error:
-        if condition_failed(error):
-            return False
-        raise
-    return True
+    return update_if(task, actions, expected)
 
 
 def move(task: RechargeTask, event: str, actions: list = (), condition=None) -> bool:

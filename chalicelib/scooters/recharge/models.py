@@ -27,7 +27,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from chalicelib.core.storage import EpochSeconds, Table, TableMeta, is_live
+from chalicelib.core.storage import EpochSeconds, Table, TableMeta, get_live, is_live
 
 # Keys of RechargeTask.point_ids: the claim's route point types (A, B, C of the doc).
 SOURCE, DESTINATION, RETURN = "source", "destination", "return"
@@ -141,11 +141,7 @@ def points_of(task: RechargeTask) -> dict[str, str]:
 
 def get_task(task_id: str) -> RechargeTask | None:
     """The live task (consistent read), or None."""
-    try:
-        task = RechargeTask.get(task_id, consistent_read=True)
-    except RechargeTask.DoesNotExist:
-        return None
-    return task if is_live(task.expires_at) else None
+    return get_live(RechargeTask, task_id, consistent_read=True)
 
 
 def task_by_claim(claim_id: str) -> RechargeTask | None:

@@ -8,19 +8,17 @@ answer that does not parse) or UpstreamRejected (a definite 4xx); callers decide
 
 Cargo wants `Authorization: Bearer <OAuth token>`: the token is an SSM Parameter Store SecureString named by
 CARGO_TOKEN_PARAMETER (set per deployed stage in .chalice/config.json, e.g. /taxi-delivery/prod/cargo-token),
-read once per process and kept TOKEN_CACHE_SECONDS (a rotation reaches every instance within that time). A
+read through core.secrets (cached per process: a rotation reaches every instance within its cache time). A
 stage without CARGO_TOKEN_PARAMETER (local: the simulator needs none) sends no Authorization header. The token
 is never logged.
 """
 from __future__ import annotations
 
-import os
-import time
+from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
-
-from chalicelib.core import aws, http
-from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable
+from chalicelib.core import http
+from chalicelib.core.errors import UpstreamRejected
+from chalicelib.core.secrets import SecureParameter
 
 from .schemas import Availability, Booking, CarInfo, CarList, Claim, JournalPage, ListedCar, StoreAvailability
 
@@ -33,42 +31,22 @@ CLAIMS = "/b2b/cargo/integration/v2/claims"
 # excluded tags (config: scooter_missing, scooter_destroyed) are appended as further `-tag` terms.
 DISCHARGED_FILTER = "battery_low*-recharge_processing"
 BATTERY_LOW, RECHARGE_PROCESSING = "battery_low", "recharge_processing"
-
-
-TOKEN_CACHE_SECONDS = 300
-_token: tuple[float, str] | None = None
-
-
-def forget_token() -> None:
-    global _token
-    _token = None
+M = TypeVar("M")
 
 
 # The name each deployed stage gives CARGO_TOKEN_PARAMETER in .chalice/config.json (scooters/access.py grants it).
 CARGO_TOKEN_PARAMETER = "/taxi-delivery/{stage}/cargo-token"
+CARGO_TOKEN = SecureParameter("CARGO_TOKEN_PARAMETER", "cargo_token_unavailable")
 
 
 def _cargo_headers() -> dict:
-    global _token
-    parameter = os.environ.get("CARGO_TOKEN_PARAMETER")
-    if not parameter:
+    if not CARGO_TOKEN.name():
         return {}
-    if _token is None or time.monotonic() - _token[0] >= TOKEN_CACHE_SECONDS:
-        try:
-            value = aws.client("ssm").get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
-        except Exception as error:  # botocore: missing parameter, no access, SSM down
-            raise UpstreamUnavailable("the cargo token is unavailable", code="cargo_token_unavailable") from error
-        if not value.strip():
-            raise UpstreamUnavailable("the cargo token is empty", code="cargo_token_unavailable")
-        _token = (time.monotonic(), value.strip())
-    return {"Authorization": f"Bearer {_token[1]}"}
+    return {"Authorization": f"Bearer {CARGO_TOKEN.read()}"}
 
 
-def _parse(model: type[BaseModel], body, upstream: str):
-    try:
-        return model.model_validate(body)
-    except ValidationError as error:
-        raise UpstreamUnavailable(f"upstream {upstream} answered an unexpected body") from error
+def _parse(model: type[M], body, upstream: str) -> M:
+    return http.answer_as(upstream, model, body)
 
 
 def _post(upstream: str, path: str, body=None, *, key: str | None = None, params: dict | None = None):
