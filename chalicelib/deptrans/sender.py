@@ -21,6 +21,7 @@ upstream).
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import threading
 import time
@@ -32,7 +33,7 @@ from chalicelib.core.errors import AppError, UpstreamRejected, describe
 from chalicelib.core.logs import get_logger
 
 from . import caches, krt, lines, verdicts
-from .lines import ON, HOLD, SETTLE, Reason, Schedule, Step, Verdict
+from .lines import HOLD, ON, SETTLE, Reason, Schedule, Step, Verdict
 from .models import LicenceLine
 from .schemas import RECHECKS_PER_RUN, SENDER_CONCURRENCY
 from .store import LineStore
@@ -40,7 +41,10 @@ from .store import LineStore
 log = get_logger(__name__)
 
 KRT_FAILURES_TO_STOP = 3
-SENT, REJECTED, WAIT = "sent", "rejected", "wait"
+MAX_QUEUED_JOBS = 400  # about two pages of steps waiting for the pool while the next pages are judged
+JUDGED_AHEAD = 2  # pages whose lookups run while this thread plans
+SETTLES_PER_JOB = 25  # settles are one write each: a job writes a few, sends are a job each
+SENT, REJECTED, WAIT, SETTLED, CHANGED = "sent", "rejected", "wait", "settled", "changed"
 # The product metric's reasons: why a driver on line in the regions is not on line at KRT.
 # KRT refusing an on_line is KRT not taking the ID; a flip still on its way counts as the upstream's.
 LOST_AS = {Reason.no_id: "no_id", Reason.rejected: "no_id", Reason.no_position: "no_position",
@@ -97,10 +101,11 @@ def run(deadline: float, store: LineStore | None = None) -> dict:
     before = lines.recheck_due_key(clock.now())
     concurrency = SENDER_CONCURRENCY.get()
     http.keep_connections(krt.KRT, concurrency)  # a connection per sending thread
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="krt") as pool:
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="krt") as pool, \
+            ThreadPoolExecutor(max_workers=JUDGED_AHEAD, thread_name_prefix="judge") as judges:
         while not state.over():
             folded = _fold_pass(store, state, pool)
-            flipped = _due_pass(store, state, pool, before)
+            flipped = _due_pass(store, state, pool, judges, before)
             state.count("passes")
             if not (folded or flipped):
                 break  # one more pass would only find what waits
@@ -132,68 +137,129 @@ def _fold_pass(store: LineStore, state: _Run, pool: ThreadPoolExecutor) -> bool:
     return moved
 
 
-def _due_pass(store: LineStore, state: _Run, pool: ThreadPoolExecutor, before: str) -> bool:
-    """One pass over the due licences; True if any flip went out (or was refused)."""
+def _due_pass(store: LineStore, state: _Run, pool: ThreadPoolExecutor, judges: ThreadPoolExecutor,
+              before: str) -> bool:
+    """One pass over the due licences; True if anything moved (see _settle). The next pages are judged (their
+    lookups wait on the network) while this thread plans one and the steps of earlier ones run; it waits only
+    when MAX_QUEUED_JOBS are not done yet. A licence is never planned while a job of its own is in flight."""
     moved = False
-    in_flight: list[dict] = []  # pages whose sends run: the next page is judged meanwhile
+    pages = iter(store.due_pages(before, state.held))
+    judging: collections.deque = collections.deque()  # (page, Future of its verdicts), in order
+    in_flight: collections.deque[dict] = collections.deque()  # pages whose steps were submitted, oldest first
     busy: set[str] = set()
-    for page in store.due_pages(before, state.held):
+    while _judge_ahead(pages, judging, judges, store, state) or judging:
         if state.over():
             break
-        if state.rechecks_left <= 0 and all(row.due_key.startswith("1#") for row in page):
-            break  # each shard is read in key order, changes first: only re-checks are left
-        page = [row for row in page if row.licence_pd_id not in busy and state.take(row)]
-        if not page:
-            continue
-        sends = _handle(page, store, pool, state)
-        busy.update(sends)
-        in_flight.append(sends)
-        if len(in_flight) > 1:
-            moved = _settle(in_flight.pop(0), state, busy) or moved
-    for sends in in_flight:
-        moved = _settle(sends, state, busy) or moved
+        page, judged = judging.popleft()
+        page = [row for row in page if row.licence_pd_id not in busy]
+        jobs = _handle(page, judged.result(), pool, store, state)
+        busy.update(jobs)
+        in_flight.append(jobs)
+        while in_flight and (_done(in_flight[0]) or sum(map(len, in_flight)) > MAX_QUEUED_JOBS):
+            moved = _settle(in_flight.popleft(), state, busy) or moved
+    for _, judged in judging:
+        judged.cancel()
+    while in_flight:
+        moved = _settle(in_flight.popleft(), state, busy) or moved
     return moved
 
 
-def _handle(page: list[LicenceLine], store: LineStore, pool: ThreadPoolExecutor, state: _Run) -> dict:
-    """Judge a page and take each licence's step; the sends go to the pool. licence -> (row, verdict, step, Future)."""
+def _judge_ahead(pages, judging: collections.deque, judges: ThreadPoolExecutor, store: LineStore,
+                 state: _Run) -> bool:
+    """Keep JUDGED_AHEAD pages being judged; False once the pass has nothing more to read."""
+    while len(judging) < JUDGED_AHEAD:
+        page = next(pages, None)
+        if page is None or state.over():
+            return False
+        if state.rechecks_left <= 0 and all(row.due_key.startswith("1#") for row in page):
+            return False  # each shard is read in key order, changes first: only re-checks are left
+        page = [row for row in page if state.take(row)]
+        if page:
+            judging.append((page, judges.submit(verdicts.judge, page, store)))
+    return True
+
+
+def _done(jobs: dict) -> bool:
+    return all(future.done() for *_, future in jobs.values())
+
+
+def _handle(page: list[LicenceLine], judged: dict, pool: ThreadPoolExecutor, store: LineStore,
+            state: _Run) -> dict:
+    """Plan each licence of a judged page and hand the steps to the pool: their writes and KRT calls run there,
+    one job per send, settles in chunks. licence -> (row, verdict, step, Future of its outcome)."""
     now = clock.now()
-    judged = verdicts.judge(page, store)
-    sends: dict = {}
+    jobs: dict = {}
+    settles: list = []
     for row in page:
         verdict = judged[row.licence_pd_id]
         step = lines.plan(row, verdict, now)
-        krt_has_on = lines.told(row)[0] is ON
         if step.action == HOLD:
             state.held.add(row.licence_pd_id)
             state.count("held")
-            state.note(row, verdict, krt_has_on, step.reason)
+            state.note(row, verdict, lines.told(row)[0] is ON, step.reason)
         elif step.action == SETTLE:
-            reason = step.reason.value if step.reason else None
-            state.count(step.schedule.value if store.settle(row, step.schedule, reason) else "changed_meanwhile")
-            state.note(row, verdict, krt_has_on, step.reason)
-        elif step.new and not store.decide(row, step.flip):
-            state.count("changed_meanwhile")  # written since it was read: judged again next pass
+            settles.append((row, verdict, step))
         else:
-            rev = int(row.rev or 0) + (1 if step.new else 0)
-            sends[row.licence_pd_id] = (row, verdict, step, pool.submit(_send, store, row, step, rev, state))
-    return sends
+            jobs[row.licence_pd_id] = (row, verdict, step, pool.submit(_take_step, store, row, step, state))
+    for start in range(0, len(settles), SETTLES_PER_JOB):
+        chunk = settles[start:start + SETTLES_PER_JOB]
+        future = pool.submit(_settle_chunk, store, [(row, step) for row, _, step in chunk], state)
+        for index, (row, verdict, step) in enumerate(chunk):
+            jobs[row.licence_pd_id] = (row, verdict, step, _Part(future, index))
+    return jobs
 
 
-def _settle(sends: dict, state: _Run, busy: set[str]) -> bool:
-    """Wait for a page's sends and note where each licence stands; True if any flip went out or was refused."""
+class _Part:
+    """One licence's outcome inside a chunk's future."""
+
+    def __init__(self, future, index: int) -> None:
+        self.future, self.index = future, index
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def result(self) -> str:
+        return self.future.result()[self.index]
+
+
+def _settle_chunk(store: LineStore, chunk: list, state: _Run) -> list[str]:
+    return [_take_step(store, row, step, state) for row, step in chunk]
+
+
+def _take_step(store: LineStore, row: LicenceLine, step: Step, state: _Run) -> str:
+    if step.action == SETTLE:
+        if not store.settle(row, step.schedule, step.reason.value if step.reason else None):
+            state.count("changed_meanwhile")
+            return CHANGED
+        state.count(step.schedule.value)
+        return SETTLED
+    if state.over():
+        return WAIT
+    if step.new and not store.decide(row, step.flip):
+        state.count("changed_meanwhile")  # written since it was read: judged again next pass
+        return CHANGED
+    return _send(store, row, step, int(row.rev or 0) + (1 if step.new else 0), state)
+
+
+def _settle(jobs: dict, state: _Run, busy: set[str]) -> bool:
+    """Wait for a page's jobs and note where each licence stands; True if a flip went out or was refused, or
+    a licence changed while it was judged (the next pass judges it again)."""
     moved = False
-    for licence, (row, verdict, step, future) in sends.items():
+    for licence, (row, verdict, step, future) in jobs.items():
         outcome = future.result()
         busy.discard(licence)
-        if outcome == WAIT:
+        krt_has_on = lines.told(row)[0] is ON
+        if outcome == SETTLED:
+            state.note(row, verdict, krt_has_on, step.reason)
+        elif outcome == WAIT:
             state.held.add(licence)
-            state.note(row, verdict, lines.told(row)[0] is ON, Reason.krt)
-            continue
-        moved = True
-        now_on = outcome == SENT and step.flip.state is ON
-        reason = Reason.rejected if outcome == REJECTED else verdict.reason
-        state.note(row, verdict, now_on, reason)
+            state.note(row, verdict, krt_has_on, Reason.krt)
+        elif outcome == CHANGED:
+            moved = True
+        else:
+            moved = True
+            now_on = outcome == SENT and step.flip.state is ON
+            state.note(row, verdict, now_on, Reason.rejected if outcome == REJECTED else verdict.reason)
     return moved
 
 
