@@ -25,6 +25,10 @@ Transitions, each ONE conditional write (store.py), so a racing writer can never
   an off_line refused means KRT has nothing on line under that ID: recorded as acknowledged off.
 - settle (-> IDLE / WAITING / REPORTED): moves the due mark, only if `rev` is still the one judged.
 
+Readings where doc 002 is silent: a decided flip that failed is re-sent even when the licence has flipped back
+meanwhile (KRT may have taken it: a timeout or a 5xx does not say it did not), so KRT hears on then off rather
+than being left on; a flip found by a re-check (a position, a binding, a region) is dated when it was found.
+
 plan() is the whole rule. It reads only the row and the verdict (verdicts.py), never trusts that a previous run
 finished: an unacknowledged flip is re-sent before any other is decided, and a re-check compares what KRT
 acknowledged with what is true now.

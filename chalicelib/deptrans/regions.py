@@ -88,6 +88,7 @@ def in_any(regions: list[Region], position: tuple[float, float]) -> bool:
     return any(region.contains(*position) for region in regions)
 
 
+# Doc 002: "initially Moscow". Zelenograd is Moscow's (an exclave), so the default has both.
 # Moscow, roughly: the city's boundary with New Moscow's wedge to the south-west (old Moscow is about the ring
 # road, with the districts beyond it: Kurkino, Kosino, Butovo, Solntsevo), and Zelenograd, its exclave to
 # the north-west. Rough by a kilometre or two; good enough to leave out Khimki, Balashikha or Krasnogorsk,

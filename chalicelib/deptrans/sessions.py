@@ -6,6 +6,11 @@
   is the doc's ended_at index (sparse: a shift with an end). A re-send of an older flip never overwrites a newer
   answer (condition on flip_seq).
 - deptrans_session_history: every answer, keyed by the flip, kept deptrans_session_history_days (1-30, TTL).
+
+Doc 002 reading: it says of deptrans.session_statuses both "changes often, history of the last 1-30 days may be
+kept" and "about the number of unique drivers, 100 MB at most"; its consumers' caches want the current shift per
+licence. Both hold only as two tables: the current row per licence (what the feed serves) and the history.
+The row's park_id/driver_id are the profile the flip rests on (the on-line one, or the one whose event ended it).
 """
 from __future__ import annotations
 

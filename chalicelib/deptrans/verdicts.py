@@ -12,6 +12,10 @@ Position comes first because it decides who counts as supply in the regions (the
 
 "No position" says nothing about where he is: for a licence KRT has on line it never turns it off (the
 verdict is not `certain`); "outside every region" does.
+
+Doc 002 readings: categories are per profile (a park's tariffs), so a licence is reportable when one of its
+on-line profiles is in a region AND works in a configured category; "driver-trackstory down: do not send status
+updates" holds for coming on line only (going off line needs no lookup, and a held change keeps its event's time).
 """
 from __future__ import annotations
 
