@@ -14,7 +14,6 @@ first answer and keeps one ledger per ID, as the simulator does.
 from __future__ import annotations
 
 import datetime as dt
-import random
 import time
 
 import pytest
