@@ -22,6 +22,7 @@ upstream).
 from __future__ import annotations
 
 import collections
+import contextvars
 import dataclasses
 import threading
 import time
@@ -112,6 +113,11 @@ def run(deadline: float, store: LineStore | None = None) -> dict:
     return _report(state)
 
 
+def _submit(pool: ThreadPoolExecutor, fn, *args):
+    """Run on the pool in this thread's context (context variables, e.g. tracing, follow the work)."""
+    return pool.submit(contextvars.copy_context().run, fn, *args)
+
+
 def _fold_pass(store: LineStore, state: _Run, pool: ThreadPoolExecutor) -> bool:
     """Fold every queued profile event into its licence; True if any left the queue."""
     moved = False
@@ -130,7 +136,7 @@ def _fold_pass(store: LineStore, state: _Run, pool: ThreadPoolExecutor) -> bool:
                 continue
             if licence is None and entry.licence_pd_id is None:
                 state.count("profiles_without_licence")
-            jobs.append(pool.submit(store.fold, entry, licence))  # one profile per entry: no two folds collide
+            jobs.append(_submit(pool, store.fold, entry, licence))  # one profile per entry: no two folds collide
         for job in jobs:
             state.count("folded" if job.result() else "folded_stale")
         moved = moved or bool(jobs)
@@ -175,7 +181,7 @@ def _judge_ahead(pages, judging: collections.deque, judges: ThreadPoolExecutor, 
             return False  # each shard is read in key order, changes first: only re-checks are left
         page = [row for row in page if state.take(row)]
         if page:
-            judging.append((page, judges.submit(verdicts.judge, page, store)))
+            judging.append((page, _submit(judges, verdicts.judge, page, store)))
     return True
 
 
@@ -200,10 +206,10 @@ def _handle(page: list[LicenceLine], judged: dict, pool: ThreadPoolExecutor, sto
         elif step.action == SETTLE:
             settles.append((row, verdict, step))
         else:
-            jobs[row.licence_pd_id] = (row, verdict, step, pool.submit(_take_step, store, row, step, state))
+            jobs[row.licence_pd_id] = (row, verdict, step, _submit(pool, _take_step, store, row, step, state))
     for start in range(0, len(settles), SETTLES_PER_JOB):
         chunk = settles[start:start + SETTLES_PER_JOB]
-        future = pool.submit(_settle_chunk, store, [(row, step) for row, _, step in chunk], state)
+        future = _submit(pool, _settle_chunk, store, [(row, step) for row, _, step in chunk], state)
         for index, (row, verdict, step) in enumerate(chunk):
             jobs[row.licence_pd_id] = (row, verdict, step, _Part(future, index))
     return jobs

@@ -188,3 +188,17 @@ def test_the_dashboard_charts_the_supply_metrics_the_sender_publishes(dep, app_l
     charted = {m[1] for m in widget["properties"]["metrics"] if isinstance(m[0], str)}
     assert charted == published and len(published) == 6
     assert widget["properties"]["metrics"][0][0]["expression"] == "100 * (online - reported) / online"
+
+
+def test_the_scheduled_handler_does_the_same_within_its_grants(dep, client):
+    """Through the Lambda's handler (under `make unit` the access audit holds its calls to its IAM grants)."""
+    dep.online_driver("p1", "d1", "7706000020", "ID6000020")
+    dep.driver("p2", "d2", licence="7706000020")
+    dep.events(("p1", "d1", "online", at(0)), ("p2", "d2", "online", at(1)), ids=["a", "b"])
+    event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                            resources=["arn:aws:events:us-east-1:123456789012:rule/x"])
+    result = client.lambda_.invoke("deptrans_status_sender", event).payload
+    assert result["sent_on_line"] == 1 and result["supply_reported"] == 1
+    dep.events(("p1", "d1", "offline", at(2)), ("p2", "d2", "offline", at(3)), ids=["c", "d"])
+    assert client.lambda_.invoke("deptrans_status_sender", event).payload["sent_off_line"] == 1
+    assert dep.last_states() == {"ID6000020": "off_line"}
