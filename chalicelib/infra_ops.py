@@ -317,6 +317,16 @@ def dashboard(functions: list[Function], main_queues: list[str], dead_letter_que
     ]
     widgets += [search(f"{name}: business counts", '{%s,%s} %s="%s"' % (namespace, service, service, name))
                 for name in _services_with_code()]
+    # Deptrans' product metric (counted per sender run, chalicelib/deptrans/sender.py): of the drivers on line
+    # in the regions, the share KRT does not have, and the reasons, in drivers.
+    lost = [[namespace, f"SupplyLost{reason}", service, "deptrans", {"yAxis": "right"}]
+            for reason in ("NoId", "NoPosition", "Category", "Upstream")]
+    widgets.append({"type": "metric", "width": 24, "height": 6, "properties": {
+        "title": "deptrans: share of supply on line in the regions that could be lost (%), and why (drivers)",
+        "region": region, "period": 300, "view": "timeSeries", "stat": "Sum", "metrics": [
+            [{"expression": "100 * (online - reported) / online", "id": "lost", "label": "could be lost, %"}],
+            [namespace, "SupplyOnLine", service, "deptrans", {"id": "online", "visible": False}],
+            [namespace, "SupplyReported", service, "deptrans", {"id": "reported", "visible": False}], *lost]}})
     body = json.dumps({"widgets": widgets}, separators=(",", ":"))
     return {"Dashboard": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {
         "DashboardName": {"Ref": "AWS::StackName"}, "DashboardBody": {"Fn::Sub": body}}}}

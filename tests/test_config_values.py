@@ -14,6 +14,13 @@ CASES = [
         "does not compile": "^[0-9A-Z{6,32}$",
         "unbalanced group": "(AB",
     }),
+    ("deptrans_regions", [{"name": "moscow", "polygon": [[[37.3, 55.5], [37.9, 55.5], [37.9, 55.9], [37.3, 55.9]]]}], {
+        "a ring of two points": [{"name": "moscow", "polygon": [[[37.3, 55.5], [37.9, 55.5]]]}],
+        "points on one line": [{"name": "moscow", "polygon": [[[37.3, 55.5], [37.6, 55.7], [37.9, 55.9]]]}],
+        "latitude out of range": [{"name": "moscow", "polygon": [[[37.3, 95.5], [37.9, 55.5], [37.9, 55.9]]]}],
+        "one name twice": [{"name": "m", "polygon": [[[0, 0], [1, 0], [1, 1]]]},
+                           {"name": "m", "polygon": [[[2, 2], [3, 2], [3, 3]]]}],
+    }),
     ("eats_orders_tracking_picker_statuses_timeout", [{"status": "picking", "timeout": 60}], {
         "one status twice": [{"status": "picking", "timeout": 60}, {"status": "picking", "timeout": 5}],
         "timeout not positive": [{"status": "picking", "timeout": 0}],

@@ -121,3 +121,46 @@ def test_claim_and_booking_keys_belong_to_their_attempt():
         attempts.booking_token(one, "cab-2")}
     assert len(ids) == 3 and len(tokens) == 4
     assert attempts.new_attempt_key() != attempts.new_attempt_key()
+
+
+def test_krt_line_state_keys_belong_to_their_flip(client, simulator, upstream, driver_auth, monkeypatch):
+    """A licence's flip carries a random key of its own (uuid4, stored with the flip when it is decided) as KRT's
+    event_id and as the idempotency key: an HTTP retry and a re-send after a crash carry it again; another
+    flip of the same licence, even to the same state and ID, never does."""
+    import datetime as dt
+    import uuid
+
+    from chalicelib.core import aws
+    from chalicelib.deptrans.store import LineStore
+    from tests.deptrans.conftest import PARAMETER, Deptrans
+
+    monkeypatch.setenv("KRT_CREDENTIALS_PARAMETER", PARAMETER)
+    krt.forget()
+    assert krt.credentials_parameter() == PARAMETER  # read once per process, before the client's stage env applies
+    aws.client("ssm").put_parameter(Name=PARAMETER, Type="SecureString",
+                                    Value=krt.dumps_credentials("taxi-local", "local-secret"))
+    dep = Deptrans(client, simulator[0], upstream, driver_auth)
+    dep.online_driver("park1", "k1", "7709000001", "IDKEY0001")
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    dep.events(("park1", "k1", "online", start))
+    upstream.faults["krt"] = Fault(mode="error", status=503, delay=0, count=1)
+    dep.send()  # flip 1: refused once with a 503, retried by core.http
+    dep.events(("park1", "k1", "offline", start + dt.timedelta(seconds=1)), ids=["off"])
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the Lambda died between KRT's answer and our write")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LineStore, "acknowledge", crash)
+        dep.send()  # flip 2 reaches KRT, its ack is lost
+    dep.send()  # flip 2 again, from what was stored
+    dep.events(("park1", "k1", "online", start + dt.timedelta(seconds=2)), ids=["on-again"])
+    dep.send()  # flip 3: the same state and ID as flip 1
+    calls = [c for c in upstream.calls["krt"] if c["path"] == "/api/v1/line-states"]
+    keys = [c["idempotency_token"] for c in calls]
+    assert [c["body"]["state"] for c in calls] == ["on_line", "on_line", "off_line", "off_line", "on_line"]
+    assert keys == [c["body"]["event_id"] for c in calls]
+    assert keys[0] == keys[1] and keys[2] == keys[3]
+    assert len({keys[0], keys[2], keys[4]}) == 3
+    assert all(uuid.UUID(key).version == 4 for key in keys)
+    krt.forget()

@@ -35,5 +35,5 @@ def id_updates(call: Call) -> dict:
 
 @route(bp, FEEDS + "/status/updates", kind=INTERNAL, query=FeedQuery, response=StatusUpdatesOut)
 def status_updates(call: Call) -> dict:
-    """KRT's session statuses changed since the cursor, oldest first."""
+    """KRT's latest session status per licence, for the licences answered since the cursor, oldest first."""
     return service.status_updates(call.query.cursor, call.query.limit)

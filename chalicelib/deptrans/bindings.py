@@ -6,7 +6,6 @@ licence pd_id and never returned to a driver (the doc: "return the fact of its p
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 from pynamodb.exceptions import DoesNotExist
@@ -16,8 +15,7 @@ from chalicelib.core.errors import BadRequest, NotFound, UpstreamRejected, Upstr
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.logs import get_logger
 
-from . import caches, krt, upstreams
-from .feeds import feed_fields
+from . import caches, krt, membership, store, upstreams
 from .models import DriverProfile, driver_key
 from .schemas import ID_PATTERN
 
@@ -44,14 +42,6 @@ def is_bound(identity: DriverIdentity) -> bool:
     return True
 
 
-def profile_seen(pd_id: str, profile: str, now: dt.datetime) -> list:
-    """The update actions for a licence's row when `profile` (a driver_key) is seen with it: it joins the
-    licence's profiles and the row moves to the front of the feed."""
-    fields = feed_fields(pd_id, pd_id, now)
-    return [DriverProfile.profiles.add({profile}), DriverProfile.updated_at.set(now),
-            DriverProfile.feed_shard.set(fields["feed_shard"]), DriverProfile.feed_key.set(fields["feed_key"])]
-
-
 def bind(identity: DriverIdentity, deptrans_id: str) -> None:
     """Check the ID's format and that KRT knows it for this driver's licence, then save it for the licence.
     KRT (or personal) down -> UpstreamUnavailable and nothing saved."""
@@ -75,9 +65,11 @@ def bind(identity: DriverIdentity, deptrans_id: str) -> None:
         raise BadRequest("the ID does not belong to the driver's licence", code="id_mismatch")
     now = clock.now()
     profile = driver_key(identity.park_id, identity.driver_profile_id)
-    # One licence, one ID: a new ID replaces the old one; the profile joins the licence's set.
-    DriverProfile(licence_pd_id=pd_id).update(actions=[DriverProfile.deptrans_id.set(deptrans_id),
-                                                       *profile_seen(pd_id, profile, now)])
+    # One licence, one ID: a new ID replaces the old one; the profiles are the licence's in the cache.
+    DriverProfile(licence_pd_id=pd_id).update(
+        actions=membership.bind_actions(pd_id, deptrans_id, membership.profiles_of(pd_id, profile), now))
+    # Bound while on line: the sender looks at the licence first thing in its next run.
+    store.mark_due(pd_id)
     log.event("deptrans.id_bound", park_id=identity.park_id, driver_profile_id=identity.driver_profile_id,
               metrics=metrics.count("deptrans", "IdsBound"))
 

@@ -4,7 +4,8 @@ An answer younger than deptrans_cache_fresh_seconds is used as is. An older one 
 upstream; when the upstream is unavailable the old answer is used while it lives (CACHE_LIFE: the doc's
 "answer from the cache while it has the driver"). A driver with neither a fresh answer nor a cached one is
 left out of the result: the caller waits (the status entry stays queued). Reads are one BatchGetItem per
-100 drivers; writes happen only on refresh.
+100 drivers; writes happen only on refresh. A refresh that finds a profile under another licence (or under one
+for the first time) tells membership.py, which moves the profile between its licences.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from chalicelib.core.storage import is_live
 from chalicelib.core.errors import AppError, describe
 from chalicelib.core.logs import get_logger
 
-from . import upstreams
+from . import membership, upstreams
 from .models import DriverCacheEntry, driver_key
 from .schemas import CACHE_FRESH_SECONDS
 
@@ -39,7 +40,8 @@ def _read(drivers: list[Driver], kind: str) -> dict[Driver, DriverCacheEntry]:
 
 def _lookup(drivers: list[Driver], kind: str, fetch: Callable[[list[Driver]], dict[Driver, V]],
             value: Callable[[DriverCacheEntry], V], store: Callable[[DriverCacheEntry, V], None],
-            prefer_fresh: bool) -> dict[Driver, V]:
+            prefer_fresh: bool, changed: Callable[[str, V | None, V, dt.datetime], None] | None = None
+            ) -> dict[Driver, V]:
     drivers = list(dict.fromkeys(drivers))
     cached = _read(drivers, kind)
     fresh_after = clock.now() - dt.timedelta(seconds=CACHE_FRESH_SECONDS.get())
@@ -55,6 +57,12 @@ def _lookup(drivers: list[Driver], kind: str, fetch: Callable[[list[Driver]], di
         answer.update({d: value(cached[d]) for d in missing if d in cached})
         return answer
     now = clock.now()
+    if changed:
+        # Before the cache moves on: a failure here leaves the old answer, and the next refresh tries again.
+        for driver, result in fetched.items():
+            old = value(cached[driver]) if driver in cached else None
+            if old != result:
+                changed(driver_key(*driver), old, result, now)
     with DriverCacheEntry.batch_write() as batch:
         for driver, result in fetched.items():
             item = DriverCacheEntry(driver_key=driver_key(*driver), kind=kind, fetched_at=now,
@@ -76,7 +84,7 @@ def _set_categories(item: DriverCacheEntry, names: list[str]) -> None:
 def licences(drivers: list[Driver], prefer_fresh: bool = False) -> dict[Driver, str | None]:
     """Driver -> licence pd_id (None: the profile has none). Drivers absent from the result must wait."""
     return _lookup(drivers, LICENCE, upstreams.licence_pd_ids, lambda item: item.licence_pd_id, _set_licence,
-                   prefer_fresh)
+                   prefer_fresh, membership.moved)
 
 
 def categories(drivers: list[Driver]) -> dict[Driver, list[str]]:

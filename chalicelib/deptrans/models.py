@@ -1,16 +1,20 @@
-"""Deptrans tables (the doc's deptrans.profiles, deptrans.session_statuses, deptrans.status_queue, its caches)
-and the KRT token shared by every instance.
+"""Deptrans tables (the doc's deptrans.profiles, deptrans.session_statuses, deptrans.status_queue, its caches),
+the licences' line states and the KRT token shared by every instance.
 
-- deptrans_status_queue: one item per driver (`<park_id>/<driver_id>`): the newest status event (`version` =
-  event time + status, compared in every write's condition) and what KRT was last told (`sent_line`,
-  `sent_version`, `sent_id`). The doc's "queue entry" is the sparse `pending` index: an item is queued while
-  it has `pending_shard`/`pending_key`; sending removes those two attributes, only if `version` is still the
-  one that was sent. Keeping the item (rather than deleting it) is what lets a late replay of an older event
-  be refused without a read: its version is below the stored one.
-- deptrans_profiles: a licence's registry ID (key: driver_license_pd_id) and the profiles that used it.
-- deptrans_session_statuses: KRT's answers (shift status, end), one row per sent change, kept 1-30 days.
+- deptrans_status_queue: one item per profile (`<park_id>/<driver_id>`): its newest status event (`version` =
+  event time + status, compared in every write's condition) and the licence it was last folded into. The doc's
+  "queue entry" is the sparse `pending` index: an item is queued while it has `pending_shard`/`pending_key`;
+  the sender removes those two attributes once the event is folded into its licence, only if `version` is still
+  the one folded. Keeping the item (rather than deleting it) lets a late replay be refused without a read.
+- deptrans_line_states: one item per licence (KRT's ID belongs to the licence): the newest status of each of
+  its profiles, the flip KRT is being told and what KRT acknowledged (the flow: lines.py), and the sparse
+  `due` index of licences the sender must look at (changes first, then re-checks, oldest first).
+- deptrans_profiles: a licence's registry ID (key: driver_license_pd_id) and its current profiles.
+- deptrans_session_statuses: KRT's latest answer per licence (shift status, its end), with the doc's indexes on
+  updated_at (`feed`) and ended_at (`ended`); deptrans_session_history keeps every answer 1-30 days (config).
 - deptrans_driver_cache: the doc's in-memory caches over driver-profiles and driver-categories-api, kept in
-  DynamoDB so every instance (and a cold start) has them when the upstream is down.
+  DynamoDB so every instance (and a cold start) has them when the upstream is down; index `licence` lists the
+  profiles the cache puts under a licence.
 - deptrans_krt_token: KRT's access token, shared, with a refresh lease (one refresher at a time).
 
 Profiles and session statuses carry `feed_shard` + `feed_key` for the incremental feeds (see feeds.py).
@@ -19,15 +23,18 @@ from __future__ import annotations
 
 import hashlib
 
-from pynamodb.attributes import ListAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.attributes import UTCDateTimeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute,
+    UnicodeSetAttribute, UTCDateTimeAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.core.storage import Table, TableMeta
 
-# Fixed forever: the shard of an item is part of the stored data (feeds read every shard).
+# Fixed forever: the shard of an item is part of the stored data (feeds and queues read every shard).
 FEED_SHARDS = 4
 PENDING_SHARDS = 4
+DUE_SHARDS = 4
 
 
 def shard_of(key: str, shards: int) -> str:
@@ -60,14 +67,51 @@ class StatusQueueEntry(Table):
     # Present while queued (sparse index `pending`): pending_key == version when written.
     pending_shard = UnicodeAttribute(null=True)
     pending_key = UnicodeAttribute(null=True)
-    # What KRT was last told for this driver, and under which registry ID (off line goes to that ID).
-    sent_line = UnicodeAttribute(null=True)
-    sent_version = UnicodeAttribute(null=True)
-    sent_id = UnicodeAttribute(null=True)
-    sent_pd_id = UnicodeAttribute(null=True)
+    # The licence this profile's line was last folded into: where to take it from when the profile moves.
+    licence_pd_id = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
     pending = PendingIndex()
+
+
+class DueIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+
+    due_shard = UnicodeAttribute(hash_key=True)
+    due_key = UnicodeAttribute(range_key=True)
+
+
+class LicenceLine(Table):
+    """A licence's line state as a flow (states and transitions: lines.py)."""
+
+    class Meta(TableMeta):
+        table_name = "deptrans_line_states"
+
+    licence_pd_id = UnicodeAttribute(hash_key=True)
+    lines = MapAttribute(null=True)  # driver_key -> version ("<time>#<status>") of the profile's newest event
+    line_news = BooleanAttribute(null=True)  # a line changed since the licence was last judged
+    # The flip decided last (flip_seq > acked_seq: KRT may not have it yet, it is re-sent with the same key).
+    flip_seq = NumberAttribute(null=True)
+    flip_state = UnicodeAttribute(null=True)
+    flip_id = UnicodeAttribute(null=True)
+    flip_key = UnicodeAttribute(null=True)  # uuid4, KRT's event_id and the idempotency key of every re-send
+    flip_changed_at = UTCDateTimeAttribute(null=True)
+    flip_profile = UnicodeAttribute(null=True)
+    # What KRT acknowledged last (only ever moves to a higher flip_seq).
+    acked_seq = NumberAttribute(null=True)
+    acked_state = UnicodeAttribute(null=True)
+    acked_id = UnicodeAttribute(null=True)
+    acked_at = UTCDateTimeAttribute(null=True)
+    rejected_seq = NumberAttribute(null=True)  # the flip KRT refused: not decided again until the target changes
+    wait_reason = UnicodeAttribute(null=True)
+    rev = NumberAttribute(null=True)  # +1 on every write: decisions are conditional on the revision they read
+    due_shard = UnicodeAttribute(null=True)
+    due_key = UnicodeAttribute(null=True)  # "0#<time>": a change; "1#<time>": a re-check
+    expires_at = TTLAttribute(null=True)
+
+    due = DueIndex()
 
 
 class FeedIndex(GlobalSecondaryIndex):
@@ -87,7 +131,7 @@ class DriverProfile(Table):
 
     licence_pd_id = UnicodeAttribute(hash_key=True)
     deptrans_id = UnicodeAttribute()
-    profiles = UnicodeSetAttribute(null=True)  # "<park_id>/<driver_id>" of the profiles seen with the licence
+    profiles = UnicodeSetAttribute(null=True)  # "<park_id>/<driver_id>": the licence's profiles in the cache
     updated_at = UTCDateTimeAttribute()
     feed_shard = UnicodeAttribute()
     feed_key = UnicodeAttribute()
@@ -95,14 +139,24 @@ class DriverProfile(Table):
     feed = FeedIndex()
 
 
+class EndedIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "ended"
+        projection = AllProjection()
+
+    ended_shard = UnicodeAttribute(hash_key=True)
+    ended_key = UnicodeAttribute(range_key=True)  # "<ended_at in ms, 13 digits>#<licence pd_id>"
+
+
 class SessionStatus(Table):
-    """deptrans.session_statuses: KRT's answer to one sent change (history, TTL 1-30 days)."""
+    """deptrans.session_statuses: KRT's latest answer for a licence, one row per licence. Indexes: `feed`
+    (updated_at, the status feed) and `ended` (ended_at, sparse: shifts with an end)."""
 
     class Meta(TableMeta):
         table_name = "deptrans_session_statuses"
 
     licence_pd_id = UnicodeAttribute(hash_key=True)
-    change_key = UnicodeAttribute(range_key=True)  # "<version of the change>#<driver_key>": a re-send overwrites
+    flip_seq = NumberAttribute()  # the flip answered: an older one never overwrites a newer one
     session_status = UnicodeAttribute()
     ended_at = UTCDateTimeAttribute(null=True)
     line_state = UnicodeAttribute()
@@ -112,9 +166,38 @@ class SessionStatus(Table):
     updated_at = UTCDateTimeAttribute()
     feed_shard = UnicodeAttribute()
     feed_key = UnicodeAttribute()
-    expires_at = TTLAttribute(null=True)
+    ended_shard = UnicodeAttribute(null=True)
+    ended_key = UnicodeAttribute(null=True)
 
     feed = FeedIndex()
+    ended = EndedIndex()
+
+
+class SessionHistory(Table):
+    """Every answer KRT gave, per licence, kept deptrans_session_history_days (1-30)."""
+
+    class Meta(TableMeta):
+        table_name = "deptrans_session_history"
+
+    licence_pd_id = UnicodeAttribute(hash_key=True)
+    change_key = UnicodeAttribute(range_key=True)  # "<flip_seq, 12 digits>#<flip key>": a re-send overwrites
+    session_status = UnicodeAttribute()
+    ended_at = UTCDateTimeAttribute(null=True)
+    line_state = UnicodeAttribute()
+    changed_at = UTCDateTimeAttribute()
+    park_id = UnicodeAttribute()
+    driver_id = UnicodeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class LicenceIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "licence"
+        projection = AllProjection()
+
+    licence_pd_id = UnicodeAttribute(hash_key=True)
+    driver_key = UnicodeAttribute(range_key=True)
 
 
 class DriverCacheEntry(Table):
@@ -129,6 +212,8 @@ class DriverCacheEntry(Table):
     categories = ListAttribute(of=UnicodeAttribute, null=True)  # kind categories
     fetched_at = UTCDateTimeAttribute()
     expires_at = TTLAttribute(null=True)
+
+    by_licence = LicenceIndex()  # sparse: licence answers only
 
 
 class KrtTokenItem(Table):

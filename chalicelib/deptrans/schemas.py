@@ -5,10 +5,12 @@ import enum
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from chalicelib.core import config
 from chalicelib.core.schema import Schema, UtcDatetime
+
+from .regions import DEFAULT_REGIONS, Region, unique_names
 
 # Park and profile ids end up in keys ("<park_id>/<driver_id>") and logs: a closed alphabet, bounded length.
 EntityId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
@@ -132,24 +134,6 @@ class KrtCredentials(Schema):
 
 # --- runtime configs -------------------------------------------------------------------------------
 
-class RegionBounds(Schema):
-    """A lon/lat rectangle; statuses are sent only for drivers inside it (going off line excepted)."""
-
-    min_lon: Annotated[float, Field(ge=-180, le=180)]
-    min_lat: Annotated[float, Field(ge=-90, le=90)]
-    max_lon: Annotated[float, Field(ge=-180, le=180)]
-    max_lat: Annotated[float, Field(ge=-90, le=90)]
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "RegionBounds":
-        if self.min_lon >= self.max_lon or self.min_lat >= self.max_lat:
-            raise ValueError("min must be below max")
-        return self
-
-    def contains(self, lon: float, lat: float) -> bool:
-        return self.min_lon <= lon <= self.max_lon and self.min_lat <= lat <= self.max_lat
-
-
 def _compiles(pattern: str) -> str:
     """Checked at PUT: a pattern that does not compile would fail every ID bind (bindings.py matches with it)."""
     try:
@@ -164,9 +148,11 @@ ID_PATTERN = config.define(
     r"^[0-9A-Z]{6,32}$",
     "The format of a driver's KRT registry ID, checked before KRT is asked.",
 )
-REGION = config.define(
-    "deptrans_region", RegionBounds, {"min_lon": 36.80, "min_lat": 55.14, "max_lon": 37.97, "max_lat": 56.02},
-    "Line-state changes are sent to KRT only for drivers inside these bounds (default: Moscow).",
+REGIONS = config.define(
+    "deptrans_regions",
+    Annotated[list[Region], Field(min_length=1, max_length=100), AfterValidator(unique_names)], DEFAULT_REGIONS,
+    "Named polygons ([lon, lat] rings: the outer one, then holes); a driver is reported on line to KRT only "
+    "while his position is inside one of them (default: Moscow and Zelenograd, roughly).",
 )
 CATEGORIES = config.define(
     "deptrans_categories", list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
@@ -175,7 +161,11 @@ CATEGORIES = config.define(
 )
 SESSION_HISTORY_DAYS = config.define(
     "deptrans_session_history_days", Annotated[int, Field(ge=1, le=30)], 7,
-    "How long KRT's session statuses are kept (history of 1-30 days, DynamoDB TTL).",
+    "How long every answer of KRT is kept in deptrans_session_history (1-30 days, DynamoDB TTL).",
+)
+RECHECKS_PER_RUN = config.define(
+    "deptrans_rechecks_per_run", Annotated[int, Field(ge=0, le=1_000_000)], 50_000,
+    "How many waiting or on-line licences a sender run re-checks at most (oldest check first), after the changes.",
 )
 SENDER_CONCURRENCY = config.define(
     "deptrans_sender_concurrency", Annotated[int, Field(ge=1, le=64)], 32,

@@ -1,72 +1,69 @@
-"""The status sender (schedule DeptransStatusSender): queued line-state changes -> KRT -> session statuses.
+"""The status sender (schedule DeptransStatusSender): profiles' status events -> licences' line states -> KRT.
 
-A run drains the sparse `pending` index of deptrans_status_queue, oldest first, page by page, until its budget
-is nearly spent. The index is eventually consistent, so every page is re-read from the table with a
-consistent BatchGetItem and only what the table says is queued is handled.
+A run repeats passes until its budget is nearly spent or a pass moves nothing:
+1. Fold. The queued profile events (sparse `pending` index of deptrans_status_queue, re-read consistently) go
+   into their licences' lines (licence from the driver-profiles cache; a profile that moved leaves the old
+   licence). A profile whose licence cannot be looked up (no cached answer, upstream down) waits in the queue.
+2. Due licences (sparse `due` index of deptrans_line_states): changes first, then re-checks, oldest first; at
+   most deptrans_rechecks_per_run re-checks a run. A page is judged at once (verdicts.py, lookups batched) and
+   each licence takes its next step (lines.plan): a flip is decided (a conditional write) and sent on the
+   thread pool, or the licence settles (idle, waiting with its reason, reported). Never two sends for one
+   licence at once: a licence whose flip is still in flight is left to the next pass.
+KRT accepted -> its answer is stored (sessions.py), then the ack. KRT unavailable (timeouts, 5xx, 429 past the
+in-process Retry-After cap, no token) -> the flip stays decided and goes again, under its own key, next pass or
+run; 3 failures in a row end the run (KRT is down: nothing is lost, it drains when KRT is back). KRT refusing a
+flip (a 4xx) -> recorded (lines.py), logged. A crash anywhere leaves conditional writes behind that the next run
+takes up: an unacknowledged flip is re-sent with its key (KRT recognises it), a queued event is folded again.
 
-Per entry:
-- KRT cares about line state only (online/busy = on line, offline = off line). A change that does not flip
-  the line state KRT was last told (`sent_line`) is dropped without a call. An "off line" for a driver KRT
-  never saw on line (from us) is likewise nothing to say.
-- Going off line after KRT saw the driver on line is always sent, wherever the driver is by then, to the
-  registry ID that on-line change went to (`sent_id`): no filter and no lookup stands in its way.
-- Coming on line is sent only for a driver with a registry ID bound to his licence (licence from the
-  driver-profiles cache), with a configured category (categories cache) and inside the configured region
-  (driver-trackstory, live). Outside the filters, without an ID or without a licence: dropped, and the next
-  on-line event is judged afresh (`sent_line` did not change). An upstream that is down and not covered by a
-  cache: the entry waits (stays queued) for a later run.
-- KRT accepted -> its answer is stored in deptrans_session_statuses (TTL 1-30 days), then the entry leaves
-  the queue only if its version is still the one sent (a newer status that came in meanwhile stays queued;
-  `sent_*` records what KRT now knows either way). KRT unavailable (timeouts, 5xx, 429 past the in-process
-  Retry-After cap, no token) -> the entry waits; 3 such failures in a row end the run (KRT is down: the queue
-  stays as it is and drains when KRT is back). KRT refusing a change outright (a 4xx) drops it, logged.
-- Each change has a stable event_id (driver + version): a change re-sent after a crash between KRT's answer
-  and our write is recognised by KRT and changes nothing there. So nothing is lost and nothing is sent twice.
-
-KRT calls run on a bounded thread pool (deptrans_sender_concurrency); lookups are batched per page.
+Each run publishes (EMF) what it did, how many licences wait and why, and the product metric: drivers on line in
+the regions, how many of them KRT has, and how many it cannot have, by reason (no ID, no position, category,
+upstream).
 """
 from __future__ import annotations
 
+import collections
+import contextvars
 import dataclasses
-import datetime as dt
-import hashlib
-import itertools
 import threading
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Iterator
-
-from pynamodb.exceptions import UpdateError
+from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.core import clock, http, metrics
-from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import AppError, UpstreamRejected, describe
 from chalicelib.core.logs import get_logger
 
-from . import bindings, caches, krt, upstreams
-from .feeds import feed_fields
-from .models import PENDING_SHARDS, DriverProfile, SessionStatus, StatusQueueEntry
-from .schemas import CATEGORIES, REGION, SENDER_CONCURRENCY, SESSION_HISTORY_DAYS, LineState, line_state
+from . import caches, krt, lines, verdicts
+from .lines import HOLD, ON, SETTLE, Reason, Schedule, Step, Verdict
+from .models import LicenceLine
+from .schemas import RECHECKS_PER_RUN, SENDER_CONCURRENCY
+from .store import LineStore
 
 log = get_logger(__name__)
 
-PAGE_PER_SHARD = 50
 KRT_FAILURES_TO_STOP = 3
-
-SENT, DROPPED, WAIT = "sent", "dropped", "wait"
-
-
-def event_id(entry: StatusQueueEntry) -> str:
-    return hashlib.sha256(f"{entry.driver_key}|{entry.version}".encode()).hexdigest()[:32]
+MAX_QUEUED_JOBS = 400  # about two pages of steps waiting for the pool while the next pages are judged
+JUDGED_AHEAD = 2  # pages whose lookups run while this thread plans
+SETTLES_PER_JOB = 25  # settles are one write each: a job writes a few, sends are a job each
+SENT, REJECTED, WAIT, SETTLED, CHANGED = "sent", "rejected", "wait", "settled", "changed"
+# The product metric's reasons: why a driver on line in the regions is not on line at KRT.
+# KRT refusing an on_line is KRT not taking the ID; a flip still on its way counts as the upstream's.
+LOST_AS = {Reason.no_id: "no_id", Reason.rejected: "no_id", Reason.no_position: "no_position",
+           Reason.category: "category", Reason.upstream: "upstream", Reason.krt: "upstream", None: "upstream"}
+LOST_REASONS = ("no_id", "no_position", "category", "upstream")
 
 
 @dataclasses.dataclass
 class _Run:
     deadline: float
+    rechecks_left: int
     counts: Counter = dataclasses.field(default_factory=Counter)
     krt_failures_in_row: int = 0
     stopped: bool = False
+    profiles_waiting: set[str] = dataclasses.field(default_factory=set)
+    held: set[str] = dataclasses.field(default_factory=set)  # licences left alone for the rest of the run
+    # licence -> (counts as supply in the regions, KRT has it on line, why not): the last pass that saw it wins
+    notes: dict[str, tuple[bool, bool, Reason | None]] = dataclasses.field(default_factory=dict)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     def count(self, name: str, n: int = 1) -> None:
@@ -83,199 +80,208 @@ class _Run:
     def over(self) -> bool:
         return self.stopped or time.monotonic() >= self.deadline
 
+    def take(self, row: LicenceLine) -> bool:
+        """A change is always taken; a re-check while the run's allowance lasts."""
+        if not row.due_key.startswith("1#"):
+            return True
+        if self.rechecks_left <= 0:
+            return False
+        self.rechecks_left -= 1
+        return True
 
-def run(deadline: float) -> dict:
-    """Drain the queue until `deadline` (time.monotonic()); returns what the run did, by outcome."""
-    state = _Run(deadline=deadline)
-    waiting: set[tuple[str, str]] = set()
+    def note(self, row: LicenceLine, verdict: Verdict, reported: bool, reason: Reason | None) -> None:
+        supply = lines.raw_on(row) and verdict.in_regions is not False
+        self.notes[row.licence_pd_id] = (supply, reported, None if reported else reason)
+
+
+def run(deadline: float, store: LineStore | None = None) -> dict:
+    """Fold and send until `deadline` (time.monotonic()); returns what the run did, by outcome."""
+    store = store or LineStore()
+    state = _Run(deadline=deadline, rechecks_left=RECHECKS_PER_RUN.get())
+    # Re-checks written during this run sort after this key: a licence is re-checked at most once a run.
+    before = lines.recheck_due_key(clock.now())
     concurrency = SENDER_CONCURRENCY.get()
     http.keep_connections(krt.KRT, concurrency)  # a connection per sending thread
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="krt") as pool:
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="krt") as pool, \
+            ThreadPoolExecutor(max_workers=JUDGED_AHEAD, thread_name_prefix="judge") as judges:
         while not state.over():
-            progressed = False
-            in_flight: list[dict] = []  # pages whose sends are running: the next page is prepared meanwhile
-            for page in _pending_pages(waiting):
-                if state.over():
-                    break
-                # A driver whose change is still being sent is left to the next pass: deciding his newer
-                # change now would read what KRT was told before that send is recorded.
-                busy = {key[0] for outcomes in in_flight for key in outcomes}
-                page = [entry for entry in page if entry.driver_key not in busy]
-                in_flight.append(_process(page, pool, state))
-                if len(in_flight) > 1:
-                    progressed = _settle(in_flight.pop(0), waiting) or progressed
-            for outcomes in in_flight:
-                progressed = _settle(outcomes, waiting) or progressed
-            if not progressed:
-                break  # one more pass would only find what waits
+            folded = _fold_pass(store, state, pool)
+            flipped = _due_pass(store, state, pool, judges, before)
             state.count("passes")
-    result = dict(state.counts)
-    result["stopped_krt_down"] = state.stopped
-    log.event("deptrans.sender_run", **result, metrics=metrics.counts("deptrans", {
-        "ChangesSent": result.get("sent_on_line", 0) + result.get("sent_off_line", 0),
-        "ChangesDropped": sum(v for k, v in result.items() if k.startswith("dropped_")),
-        "ChangesRejected": result.get("rejected", 0), "ChangesWaiting": result.get("waiting", 0),
-        "KrtFailures": result.get("krt_unavailable", 0), "SenderStoppedKrtDown": int(state.stopped)}))
-    return result
+            if not (folded or flipped):
+                break  # one more pass would only find what waits
+    return _report(state)
 
 
-def _settle(outcomes: dict, waiting: set[tuple[str, str]]) -> bool:
-    """Wait for a page's sends; remember what waits (skipped for the rest of the run); True if any moved."""
-    done = {key: (outcome.result() if isinstance(outcome, Future) else outcome) for key, outcome in outcomes.items()}
-    waiting.update(key for key, outcome in done.items() if outcome == WAIT)
-    return any(outcome != WAIT for outcome in done.values())
+def _submit(pool: ThreadPoolExecutor, fn, *args):
+    """Run on the pool in this thread's context (context variables, e.g. tracing, follow the work)."""
+    return pool.submit(contextvars.copy_context().run, fn, *args)
 
 
-def _pending_pages(waiting: set[tuple[str, str]]) -> Iterator[list[StatusQueueEntry]]:
-    """One pass over the pending index: pages of up to PAGE_PER_SHARD from every shard, oldest first per shard,
-    re-read consistently from the table; what waits in this run is skipped."""
-    shards = [iter(StatusQueueEntry.pending.query(str(shard), page_size=PAGE_PER_SHARD))
-              for shard in range(PENDING_SHARDS)]
-    while shards:
-        listed: list[StatusQueueEntry] = []
-        for shard in list(shards):
-            got = list(itertools.islice(shard, PAGE_PER_SHARD))
-            if len(got) < PAGE_PER_SHARD:
-                shards.remove(shard)
-            listed.extend(item for item in got if (item.driver_key, item.pending_key) not in waiting)
-        if not listed:
-            continue
-        keys = list(dict.fromkeys(item.driver_key for item in listed))
-        fresh = list(StatusQueueEntry.batch_get(keys, consistent_read=True))
-        page = [item for item in fresh if item.pending_key is not None
-                and (item.driver_key, item.version) not in waiting]
+def _fold_pass(store: LineStore, state: _Run, pool: ThreadPoolExecutor) -> bool:
+    """Fold every queued profile event into its licence; True if any left the queue."""
+    moved = False
+    for page in store.pending_profiles(state.profiles_waiting):
+        if state.over():
+            break
+        licences = caches.licences([(entry.park_id, entry.driver_id) for entry in page])
+        jobs = []
+        for entry in page:
+            driver = (entry.park_id, entry.driver_id)
+            # No answer (cache empty, driver-profiles down): the licence it was folded into last, else it waits.
+            licence = licences[driver] if driver in licences else entry.licence_pd_id
+            if driver not in licences and licence is None:
+                state.profiles_waiting.add(entry.driver_key)
+                state.count("profiles_waiting")
+                continue
+            if licence is None and entry.licence_pd_id is None:
+                state.count("profiles_without_licence")
+            jobs.append(_submit(pool, store.fold, entry, licence))  # one profile per entry: no two folds collide
+        for job in jobs:
+            state.count("folded" if job.result() else "folded_stale")
+        moved = moved or bool(jobs)
+    return moved
+
+
+def _due_pass(store: LineStore, state: _Run, pool: ThreadPoolExecutor, judges: ThreadPoolExecutor,
+              before: str) -> bool:
+    """One pass over the due licences; True if anything moved (see _settle). The next pages are judged (their
+    lookups wait on the network) while this thread plans one and the steps of earlier ones run; it waits only
+    when MAX_QUEUED_JOBS are not done yet. A licence is never planned while a job of its own is in flight."""
+    moved = False
+    pages = iter(store.due_pages(before, state.held))
+    judging: collections.deque = collections.deque()  # (page, Future of its verdicts), in order
+    in_flight: collections.deque[dict] = collections.deque()  # pages whose steps were submitted, oldest first
+    busy: set[str] = set()
+    while _judge_ahead(pages, judging, judges, store, state) or judging:
+        if state.over():
+            break
+        page, judged = judging.popleft()
+        page = [row for row in page if row.licence_pd_id not in busy]
+        jobs = _handle(page, judged.result(), pool, store, state)
+        busy.update(jobs)
+        in_flight.append(jobs)
+        while in_flight and (_done(in_flight[0]) or sum(map(len, in_flight)) > MAX_QUEUED_JOBS):
+            moved = _settle(in_flight.popleft(), state, busy) or moved
+    for _, judged in judging:
+        judged.cancel()
+    while in_flight:
+        moved = _settle(in_flight.popleft(), state, busy) or moved
+    return moved
+
+
+def _judge_ahead(pages, judging: collections.deque, judges: ThreadPoolExecutor, store: LineStore,
+                 state: _Run) -> bool:
+    """Keep JUDGED_AHEAD pages being judged; False once the pass has nothing more to read."""
+    while len(judging) < JUDGED_AHEAD:
+        page = next(pages, None)
+        if page is None or state.over():
+            return False
+        if state.rechecks_left <= 0 and all(row.due_key.startswith("1#") for row in page):
+            return False  # each shard is read in key order, changes first: only re-checks are left
+        page = [row for row in page if state.take(row)]
         if page:
-            yield sorted(page, key=lambda item: item.version)
+            judging.append((page, _submit(judges, verdicts.judge, page, store)))
+    return True
 
 
-def _process(page: list[StatusQueueEntry], pool: ThreadPoolExecutor, state: _Run) -> dict:
-    """Decide every entry of the page; the sends go to the pool. (driver_key, version) -> outcome or Future."""
-    outcomes: dict = {}
-    sends: list[tuple[StatusQueueEntry, str, str]] = []  # (entry, registry id, licence pd_id)
-    coming_on: list[StatusQueueEntry] = []
-    for entry in page:
-        line = line_state(entry.status)
-        if entry.sent_line == line.value or (line is LineState.off_line and entry.sent_line != LineState.on_line.value):
-            outcomes[(entry.driver_key, entry.version)] = _drop(entry, state, "dropped_no_flip")
-        elif line is LineState.off_line:
-            sends.append((entry, entry.sent_id, entry.sent_pd_id))
+def _done(jobs: dict) -> bool:
+    return all(future.done() for *_, future in jobs.values())
+
+
+def _handle(page: list[LicenceLine], judged: dict, pool: ThreadPoolExecutor, store: LineStore,
+            state: _Run) -> dict:
+    """Plan each licence of a judged page and hand the steps to the pool: their writes and KRT calls run there,
+    one job per send, settles in chunks. licence -> (row, verdict, step, Future of its outcome)."""
+    now = clock.now()
+    jobs: dict = {}
+    settles: list = []
+    for row in page:
+        verdict = judged[row.licence_pd_id]
+        step = lines.plan(row, verdict, now)
+        if step.action == HOLD:
+            state.held.add(row.licence_pd_id)
+            state.count("held")
+            state.note(row, verdict, lines.told(row)[0] is ON, step.reason)
+        elif step.action == SETTLE:
+            settles.append((row, verdict, step))
         else:
-            coming_on.append(entry)
-    decided = _filter_coming_on(coming_on)
-    for entry in coming_on:
-        key = (entry.driver_key, entry.version)
-        reason_or_target = decided[key]
-        if reason_or_target == WAIT:
-            outcomes[key] = WAIT
-            state.count("waiting")
-        elif isinstance(reason_or_target, str):
-            outcomes[key] = _drop(entry, state, reason_or_target)
-        else:
-            sends.append((entry, *reason_or_target))
-    for entry, deptrans_id, pd_id in sends:
-        outcomes[(entry.driver_key, entry.version)] = pool.submit(_send, entry, deptrans_id, pd_id, state)
-    return outcomes
+            jobs[row.licence_pd_id] = (row, verdict, step, _submit(pool, _take_step, store, row, step, state))
+    for start in range(0, len(settles), SETTLES_PER_JOB):
+        chunk = settles[start:start + SETTLES_PER_JOB]
+        future = _submit(pool, _settle_chunk, store, [(row, step) for row, _, step in chunk], state)
+        for index, (row, verdict, step) in enumerate(chunk):
+            jobs[row.licence_pd_id] = (row, verdict, step, _Part(future, index))
+    return jobs
 
 
-def _filter_coming_on(entries: list[StatusQueueEntry]) -> dict:
-    """(driver_key, version) -> WAIT, a drop reason, or (registry id, licence pd_id) to send to."""
-    result: dict = {}
-    if not entries:
-        return result
-    key = {id(entry): (entry.driver_key, entry.version) for entry in entries}
-    driver = {id(entry): (entry.park_id, entry.driver_id) for entry in entries}
-    licences = caches.licences([driver[id(e)] for e in entries])
-    candidates = []
-    for entry in entries:
-        if driver[id(entry)] not in licences:
-            result[key[id(entry)]] = WAIT
-        elif licences[driver[id(entry)]] is None:
-            result[key[id(entry)]] = "dropped_no_licence"
-        else:
-            candidates.append(entry)
-    pd_ids = list(dict.fromkeys(licences[driver[id(e)]] for e in candidates))
-    bindings = {item.licence_pd_id: item for item in DriverProfile.batch_get(pd_ids)} if pd_ids else {}
-    bound = []
-    for entry in candidates:
-        if licences[driver[id(entry)]] in bindings:
-            bound.append(entry)
-        else:
-            result[key[id(entry)]] = "dropped_no_id"
-    if not bound:
-        return result
-    categories = caches.categories([driver[id(e)] for e in bound])
-    wanted = set(CATEGORIES.get())
-    in_category = []
-    for entry in bound:
-        if driver[id(entry)] not in categories:
-            result[key[id(entry)]] = WAIT
-        elif not wanted & set(categories[driver[id(entry)]]):
-            result[key[id(entry)]] = "dropped_category"
-        else:
-            in_category.append(entry)
-    if not in_category:
-        return result
-    try:
-        positions = upstreams.positions([driver[id(e)] for e in in_category])
-    except AppError as error:
-        log.warning_event("deptrans.trackstory_unavailable", drivers=len(in_category), error=describe(error))
-        result.update({key[id(entry)]: WAIT for entry in in_category})
-        return result
-    region = REGION.get()
-    for entry in in_category:
-        position = positions.get(driver[id(entry)])
-        if position is None:
-            result[key[id(entry)]] = "dropped_no_position"
-        elif not region.contains(*position):
-            result[key[id(entry)]] = "dropped_region"
-        else:
-            binding = bindings[licences[driver[id(entry)]]]
-            _remember_profile(binding, entry)
-            result[key[id(entry)]] = (binding.deptrans_id, binding.licence_pd_id)
-    return result
+class _Part:
+    """One licence's outcome inside a chunk's future."""
+
+    def __init__(self, future, index: int) -> None:
+        self.future, self.index = future, index
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def result(self) -> str:
+        return self.future.result()[self.index]
 
 
-def _remember_profile(binding: DriverProfile, entry: StatusQueueEntry) -> None:
-    """The feed lists the profiles seen with a licence: a new one (another park) joins it once."""
-    if entry.driver_key in (binding.profiles or set()):
-        return
-    try:
-        binding.update(actions=bindings.profile_seen(binding.licence_pd_id, entry.driver_key, clock.now()),
-                       condition=DriverProfile.licence_pd_id.exists())
-    except UpdateError as error:
-        if not condition_failed(error):
-            log.warning_event("deptrans.profile_remember_failed", error=describe(error))
+def _settle_chunk(store: LineStore, chunk: list, state: _Run) -> list[str]:
+    return [_take_step(store, row, step, state) for row, step in chunk]
 
 
-def _drop(entry: StatusQueueEntry, state: _Run, reason: str) -> str:
-    """Leave the queue without a call, unless a newer status replaced the entry meanwhile."""
-    try:
-        StatusQueueEntry(driver_key=entry.driver_key).update(
-            actions=[StatusQueueEntry.pending_shard.remove(), StatusQueueEntry.pending_key.remove()],
-            condition=StatusQueueEntry.version == entry.version,
-        )
-    except UpdateError as error:
-        if not condition_failed(error):
-            log.warning_event("deptrans.dequeue_failed", error=describe(error))
-            return WAIT
-        state.count("replaced")
-    state.count(reason)
-    return DROPPED
-
-
-def _send(entry: StatusQueueEntry, deptrans_id: str | None, pd_id: str | None, state: _Run) -> str:
+def _take_step(store: LineStore, row: LicenceLine, step: Step, state: _Run) -> str:
+    if step.action == SETTLE:
+        if not store.settle(row, step.schedule, step.reason.value if step.reason else None):
+            state.count("changed_meanwhile")
+            return CHANGED
+        state.count(step.schedule.value)
+        return SETTLED
     if state.over():
         return WAIT
-    line = line_state(entry.status)
-    if not deptrans_id or not pd_id:  # an old entry from before sent_id existed: nothing to address
-        return _drop(entry, state, "dropped_no_id")
+    if step.new and not store.decide(row, step.flip):
+        state.count("changed_meanwhile")  # written since it was read: judged again next pass
+        return CHANGED
+    return _send(store, row, step, int(row.rev or 0) + (1 if step.new else 0), state)
+
+
+def _settle(jobs: dict, state: _Run, busy: set[str]) -> bool:
+    """Wait for a page's jobs and note where each licence stands; True if a flip went out or was refused, or
+    a licence changed while it was judged (the next pass judges it again)."""
+    moved = False
+    for licence, (row, verdict, step, future) in jobs.items():
+        outcome = future.result()
+        busy.discard(licence)
+        krt_has_on = lines.told(row)[0] is ON
+        if outcome == SETTLED:
+            state.note(row, verdict, krt_has_on, step.reason)
+        elif outcome == WAIT:
+            state.held.add(licence)
+            state.note(row, verdict, krt_has_on, Reason.krt)
+        elif outcome == CHANGED:
+            moved = True
+        else:
+            moved = True
+            now_on = outcome == SENT and step.flip.state is ON
+            state.note(row, verdict, now_on, Reason.rejected if outcome == REJECTED else verdict.reason)
+    return moved
+
+
+def _send(store: LineStore, row: LicenceLine, step: Step, rev: int, state: _Run) -> str:
+    if state.over():
+        return WAIT
+    flip = step.flip
     try:
-        shift = krt.report_line_state(deptrans_id, line, entry.event_at, event_id(entry))
+        shift = krt.report_line_state(flip.registry_id, flip.state, flip.changed_at, flip.key)
     except UpstreamRejected as error:
         state.krt_result(True)
-        log.warning_event("deptrans.krt_rejected", park_id=entry.park_id, driver_id=entry.driver_id,
+        log.warning_event("deptrans.krt_rejected", profile=flip.profile, state=flip.state.value,
                           status=error.upstream_status)
-        return _drop(entry, state, "rejected")
+        store.reject(row, flip, rev)
+        state.count("rejected")
+        return REJECTED
     except AppError as error:
         state.krt_result(False)
         state.count("krt_unavailable")
@@ -283,43 +289,40 @@ def _send(entry: StatusQueueEntry, deptrans_id: str | None, pd_id: str | None, s
         return WAIT
     state.krt_result(True)
     try:
-        _store_session(entry, line, pd_id, shift)
-        _mark_sent(entry, line, deptrans_id, pd_id, state)
-    except Exception as error:  # KRT has it; the entry stays queued and its re-send is recognised by event_id
+        store.acknowledge(row, flip, shift, step.schedule or Schedule.AGAIN, rev)
+    except Exception as error:  # KRT has it; the flip stays decided and its re-send is recognised by its key
         log.error_event("deptrans.sent_not_recorded", error=describe(error))
         state.count("not_recorded")
         return WAIT
-    state.count("sent_" + line.value)
+    state.count("sent_" + flip.state.value)
     return SENT
 
 
-def _store_session(entry: StatusQueueEntry, line: LineState, pd_id: str, shift) -> None:
-    now = clock.now()
-    change_key = f"{entry.version}#{entry.driver_key}"
-    SessionStatus(
-        licence_pd_id=pd_id, change_key=change_key, session_status=shift.status, ended_at=shift.ends_at,
-        line_state=line.value, changed_at=entry.event_at, park_id=entry.park_id, driver_id=entry.driver_id,
-        updated_at=now, expires_at=now + dt.timedelta(days=SESSION_HISTORY_DAYS.get()),
-        **feed_fields(pd_id, f"{pd_id}#{change_key}", now),
-    ).save()
+def _report(state: _Run) -> dict:
+    result = dict(state.counts)
+    waiting, lost = Counter(), Counter()
+    supply = reported = 0
+    for in_supply, on_at_krt, reason in state.notes.values():
+        if reason is not None and not on_at_krt:
+            waiting[reason.value] += 1
+        if in_supply:
+            supply += 1
+            reported += on_at_krt
+            if not on_at_krt:
+                lost[LOST_AS[reason]] += 1
+    result.update({f"waiting_{name}": n for name, n in waiting.items()})
+    result.update(supply_on_line=supply, supply_reported=reported,
+                  **{f"supply_lost_{name}": n for name, n in lost.items()})
+    result["stopped_krt_down"] = state.stopped
+    log.event("deptrans.sender_run", **result, metrics=metrics.counts("deptrans", {
+        "ChangesSent": result.get("sent_on_line", 0) + result.get("sent_off_line", 0),
+        "ChangesRejected": result.get("rejected", 0), "KrtFailures": result.get("krt_unavailable", 0),
+        "SenderStoppedKrtDown": int(state.stopped), "WaitingTotal": sum(waiting.values()),
+        **{f"Waiting{_camel(reason.value)}": waiting.get(reason.value, 0) for reason in Reason},
+        "SupplyOnLine": supply, "SupplyReported": reported,
+        **{f"SupplyLost{_camel(name)}": lost.get(name, 0) for name in LOST_REASONS}}))
+    return result
 
 
-def _mark_sent(entry: StatusQueueEntry, line: LineState, deptrans_id: str, pd_id: str, state: _Run) -> None:
-    told = [StatusQueueEntry.sent_line.set(line.value), StatusQueueEntry.sent_version.set(entry.version),
-            StatusQueueEntry.sent_id.set(deptrans_id), StatusQueueEntry.sent_pd_id.set(pd_id)]
-    item = StatusQueueEntry(driver_key=entry.driver_key)
-    try:
-        item.update(actions=told + [StatusQueueEntry.pending_shard.remove(), StatusQueueEntry.pending_key.remove()],
-                    condition=StatusQueueEntry.version == entry.version)
-        return
-    except UpdateError as error:
-        if not condition_failed(error):
-            raise
-    # A newer status arrived during the send: it stays queued; record what KRT knows now.
-    state.count("replaced")
-    try:
-        item.update(actions=told, condition=StatusQueueEntry.sent_version.does_not_exist()
-                    | (StatusQueueEntry.sent_version < entry.version))
-    except UpdateError as error:
-        if not condition_failed(error):
-            raise
+def _camel(name: str) -> str:
+    return name.title().replace("_", "")

@@ -2,7 +2,10 @@
 
 - bindings.py: the driver's registry ID (bind after KRT's check, "is one bound")
 - events.py:   status events -> the status queue (conditional, batch-grouped writes)
-- sender.py:   the status queue -> KRT -> session statuses (schedule DeptransStatusSender)
+- sender.py:   the status queue -> licences' line states -> KRT (schedule DeptransStatusSender); the flow
+               of a licence's line state is lines.py, its storage store.py, reportability verdicts.py,
+               regions regions.py, KRT's answers sessions.py
+- membership.py: which profiles belong to a licence (the driver-profiles cache decides)
 - feeds.py:    incremental feeds over the bindings and session statuses
 - krt.py, upstreams.py, caches.py: the clients and the doc's caches
 This module renders the feeds' items.
@@ -10,7 +13,6 @@ This module renders the feeds' items.
 from __future__ import annotations
 
 from chalicelib.core.clock import utc_text
-from chalicelib.core.storage import is_live
 
 from . import feeds
 from .models import DriverProfile, SessionStatus
@@ -32,7 +34,8 @@ def id_updates(cursor: str | None, limit: int) -> dict:
 
 
 def status_updates(cursor: str | None, limit: int) -> dict:
-    page = feeds.read_page(SessionStatus, cursor, limit, live=lambda item: is_live(item.expires_at))
+    # One row per licence, its feed key moved by every answer: a snapshot reads each licence once.
+    page = feeds.read_page(SessionStatus, cursor, limit)
     return {"cursor": page.cursor, "items": [
         {"licence_pd_id": item.licence_pd_id, "session_status": item.session_status,
          "ended_at": utc_text(item.ended_at) if item.ended_at else None, "line_state": item.line_state,

@@ -21,6 +21,7 @@ ID_PATH = "/driver/v1/deptrans-status/v1/id"
 T0 = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
 MOSCOW = [37.6173, 55.7558]
 PITER = [30.3158, 59.9391]
+BALASHIKHA = [37.96, 55.80]  # next to Moscow, inside the old rectangle, outside the city's boundary
 
 
 class Records(logging.Handler):
@@ -106,6 +107,13 @@ class Deptrans:
 
     def reports(self) -> list[dict]:
         return self.control("krt/reports", method="GET")["reports"]
+
+    def last_states(self) -> dict[str, str]:
+        """Registry ID -> the line state KRT acknowledged last."""
+        return self.control("krt/reports", method="GET")["last"]
+
+    def move(self, park_id: str, driver_id: str, position) -> None:
+        self.control(f"drivers/{park_id}/{driver_id}/position", {"position": position})
 
     def calls(self, upstream: str) -> list[dict]:
         return self.control(f"calls?upstream={upstream}", method="GET")["calls"]

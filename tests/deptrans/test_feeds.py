@@ -8,9 +8,11 @@ import json
 import pytest
 
 from chalicelib.core import clock
-from chalicelib.deptrans import feeds
+from chalicelib.deptrans import feeds, sessions
 from chalicelib.deptrans.feeds import feed_fields
-from chalicelib.deptrans.models import DriverProfile, SessionStatus
+from chalicelib.deptrans.lines import Flip
+from chalicelib.deptrans.models import DriverProfile, SessionHistory, SessionStatus
+from chalicelib.deptrans.schemas import KrtShift, LineState
 
 IDS = "/deptrans-driver-status-integration/internal/v1/id/updates"
 STATUSES = "/deptrans-driver-status-integration/internal/v1/status/updates"
@@ -23,12 +25,11 @@ def bind(pd_id: str, registry_id: str, moment: dt.datetime, profiles=("p1/d1",))
                   **feed_fields(pd_id, pd_id, moment)).save()
 
 
-def status(pd_id: str, change: str, moment: dt.datetime, expires: dt.datetime | None = None) -> None:
-    change_key = f"{change}#p1/d1"
-    SessionStatus(licence_pd_id=pd_id, change_key=change_key, session_status="active", ended_at=moment,
-                  line_state="on_line", changed_at=moment, park_id="p1", driver_id="d1", updated_at=moment,
-                  expires_at=expires or moment + dt.timedelta(days=7),
-                  **feed_fields(pd_id, f"{pd_id}#{change_key}", moment)).save()
+def status(pd_id: str, seq: int, moment: dt.datetime, line_state: str = "on_line") -> None:
+    """KRT's answer to the licence's flip `seq`, recorded at `moment` (the writer's clock)."""
+    flip = Flip(seq=seq, state=LineState(line_state), registry_id="ID000001", key=f"key{seq}", changed_at=moment,
+                profile="p1/d1")
+    sessions.record(pd_id, flip, KrtShift(status="active", ends_at=moment + dt.timedelta(hours=12)), moment)
 
 
 def get(client, path: str, **query):
@@ -64,21 +65,19 @@ def test_no_cursor_is_a_full_snapshot_in_pages_then_only_changes(client, aws_moc
     assert drain(client, IDS, cursor)[0] == []
 
 
-def test_pages_are_oldest_first_and_an_items_changes_never_overtake_each_other(aws_mock):
+def test_pages_are_oldest_first_and_a_rewritten_item_only_comes_with_its_latest_state(aws_mock):
     clock.freeze(T)
     for n in range(60):
-        status(f"pd{n % 7}", f"{n:05d}", T - dt.timedelta(seconds=600 - n))
+        status(f"pd{n % 7}", n, T - dt.timedelta(seconds=600 - n), "on_line" if n % 2 else "off_line")
     cursor, seen = None, []
     for _ in range(30):
-        page = feeds.read_page(SessionStatus, cursor, 8)
+        page = feeds.read_page(SessionStatus, cursor, 3)
         keys = [item.feed_key for item in page.items]
         assert keys == sorted(keys)
         seen += page.items
         cursor = page.cursor
-    assert len(seen) == 60
-    for n in range(7):
-        changes = [item.change_key for item in seen if item.licence_pd_id == f"pd{n}"]
-        assert changes == sorted(changes)
+    assert sorted(item.licence_pd_id for item in seen) == [f"pd{n}" for n in range(7)]
+    assert {item.licence_pd_id: item.flip_seq for item in seen} == {f"pd{n % 7}": n for n in range(53, 60)}
 
 
 def test_equal_timestamps_are_never_skipped_across_page_boundaries(aws_mock):
@@ -119,10 +118,10 @@ def test_a_rewritten_item_comes_again_with_its_latest_state(aws_mock):
 def test_a_page_reads_what_it_returns_whatever_the_table_holds(aws_mock):
     clock.freeze(T)
     for n in range(300):
-        status(f"pd{n % 37}", f"{n:05d}", T - dt.timedelta(seconds=3000 - n))
+        bind(f"pd{n:03d}", "ID000001", T - dt.timedelta(seconds=3000 - n))
     cursor, pages = None, 0
     while True:
-        page = feeds.read_page(SessionStatus, cursor, 50)
+        page = feeds.read_page(DriverProfile, cursor, 50)
         if not page.items:
             break
         pages += 1
@@ -131,15 +130,29 @@ def test_a_page_reads_what_it_returns_whatever_the_table_holds(aws_mock):
     assert pages == 6
 
 
-def test_expired_session_statuses_are_left_out(client, aws_mock):
+def test_the_status_snapshot_is_one_row_per_licence_whatever_its_history(client, aws_mock):
     clock.freeze(T)
-    status("pd1", "00001", T - dt.timedelta(days=8), expires=T - dt.timedelta(days=1))
-    status("pd1", "00002", T - dt.timedelta(minutes=1))
-    items, _ = drain(client, STATUSES)
-    assert [i["changed_at"] for i in items] == ["2026-11-23T11:59:00.000000Z"]
-    assert items[0] == {"licence_pd_id": "pd1", "session_status": "active", "ended_at": "2026-11-23T11:59:00.000000Z",
-                        "line_state": "on_line", "changed_at": "2026-11-23T11:59:00.000000Z", "park_id": "p1",
-                        "driver_id": "d1", "updated_at": "2026-11-23T11:59:00.000000Z"}
+    for n in range(40):
+        status(f"pd{n % 8}", n, T - dt.timedelta(seconds=600 - n), "on_line" if n % 2 else "off_line")
+    assert sum(SessionHistory.count(f"pd{n}") for n in range(8)) == 40
+    items, cursor = drain(client, STATUSES, limit=3)
+    assert sorted(i["licence_pd_id"] for i in items) == [f"pd{n}" for n in range(8)]
+    assert next(i for i in items if i["licence_pd_id"] == "pd7") == {"licence_pd_id": "pd7", "session_status": "active",
+                         "ended_at": "2026-11-23T23:50:39.000000Z", "line_state": "on_line",
+                         "changed_at": "2026-11-23T11:50:39.000000Z", "park_id": "p1", "driver_id": "d1",
+                         "updated_at": "2026-11-23T11:50:39.000000Z"}
+    # An increment holds only the licences answered since.
+    status("pd3", 41, T - dt.timedelta(seconds=30))
+    clock.freeze(T + dt.timedelta(seconds=30))
+    assert [i["licence_pd_id"] for i in drain(client, STATUSES, cursor)[0]] == ["pd3"]
+
+
+def test_an_older_answer_never_overwrites_a_newer_one(aws_mock):
+    clock.freeze(T)
+    status("pd1", 2, T - dt.timedelta(seconds=60), "off_line")
+    status("pd1", 1, T - dt.timedelta(seconds=30), "on_line")  # a re-send of an older flip, answered late
+    assert SessionStatus.get("pd1").line_state == "off_line"
+    assert SessionHistory.count("pd1") == 2
 
 
 def _cursor(payload) -> str:

@@ -1,4 +1,4 @@
-"""The status sender: line-state flips only, filters and caches, KRT outages, nothing lost, nothing sent twice."""
+"""The status sender towards KRT: flips only, what waits and is re-checked, caches, outages, nothing lost or sent twice."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,8 +9,10 @@ import pytest
 from chalicelib.core import clock, config
 from chalicelib.core.lease import acquire
 from chalicelib.deptrans import krt, sender
-from chalicelib.deptrans.models import DriverCacheEntry, KrtTokenItem, SessionStatus, StatusQueueEntry
-from tests.deptrans.conftest import MOSCOW, PITER
+from chalicelib.deptrans.models import (
+    DriverCacheEntry, KrtTokenItem, LicenceLine, SessionHistory, SessionStatus, StatusQueueEntry,
+)
+from tests.deptrans.conftest import BALASHIKHA, MOSCOW, PITER
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
@@ -21,6 +23,10 @@ def at(seconds: float) -> dt.datetime:
 
 def pending() -> list[str]:
     return sorted(item.driver_key for shard in "0123" for item in StatusQueueEntry.pending.query(shard))
+
+
+def due() -> list[str]:
+    return sorted(row.licence_pd_id for shard in "0123" for row in LicenceLine.due.query(shard))
 
 
 def states(dep) -> list[tuple[str, str]]:
@@ -36,7 +42,7 @@ def test_only_line_state_flips_reach_krt(dep):
     dep.events(("p1", "d1", "online", at(0)))
     assert dep.send()["sent_on_line"] == 1
     dep.events(("p1", "d1", "busy", at(1)), ids=["busy"])
-    assert dep.send()["dropped_no_flip"] == 1
+    assert "sent_on_line" not in dep.send()  # busy is on line too: no flip
     dep.events(("p1", "d1", "online", at(2)), ids=["online-again"])
     dep.send()
     dep.events(("p1", "d1", "offline", at(3)), ids=["off"])
@@ -46,39 +52,46 @@ def test_only_line_state_flips_reach_krt(dep):
     assert states(dep) == [("ID3000001", "on_line"), ("ID3000001", "off_line")]
     assert [r["changed_at"] for r in dep.reports()] == [at(0).isoformat().replace("+00:00", "Z"),
                                                          at(3).isoformat().replace("+00:00", "Z")]
-    assert pending() == []
+    assert pending() == [] and due() == []
 
 
 def test_off_line_of_a_driver_krt_never_saw_on_line_is_not_sent(dep):
     dep.online_driver("p1", "d1", "7703000002", "ID3000002")
     dep.events(("p1", "d1", "offline", at(0)))
-    assert dep.send()["dropped_no_flip"] == 1
-    assert dep.reports() == [] and pending() == []
+    assert dep.send()["idle"] == 1
+    assert dep.reports() == [] and pending() == [] and due() == []
 
 
 @pytest.mark.parametrize("setup, reason", [
-    ({"position": PITER}, "dropped_region"),
-    ({"categories": ["cargo", "express"]}, "dropped_category"),
-    ({"position": None}, "dropped_no_position"),
+    ({"position": PITER}, "region"),
+    ({"position": BALASHIKHA}, "region"),
+    ({"categories": ["cargo", "express"]}, "category"),
+    ({"position": None}, "no_position"),
 ])
-def test_coming_on_line_outside_the_region_or_the_categories_is_not_sent(dep, setup, reason):
-    dep.online_driver("p1", "d1", "7703000003", "ID3000003")
+def test_on_line_that_cannot_be_sent_waits_and_goes_once_it_can_without_a_new_event(dep, setup, reason):
+    pd_id = dep.online_driver("p1", "d1", "7703000003", "ID3000003")
     dep.control("drivers", {"park_id": "p1", "driver_id": "d1", **setup})
     dep.events(("p1", "d1", "online", at(0)))
-    assert dep.send()[reason] == 1
-    assert dep.reports() == [] and pending() == []
-    # Judged afresh at the next on-line status: he is in Moscow, in econom now.
-    dep.control("drivers", {"park_id": "p1", "driver_id": "d1", "position": MOSCOW, "categories": ["econom"]})
+    assert dep.send()[f"waiting_{reason}"] == 1
+    assert dep.reports() == [] and due() == [pd_id]
+    assert dep.send()[f"waiting_{reason}"] == 1  # re-checked on every run, still not sendable
+    # He drives into Moscow, works in econom now: the next run finds it, no status event needed.
+    dep.move("p1", "d1", MOSCOW)
+    dep.control("drivers", {"park_id": "p1", "driver_id": "d1", "categories": ["econom"]})
     DriverCacheEntry(driver_key="p1/d1", kind="categories").delete()  # the cache would answer for 10 minutes
-    dep.events(("p1", "d1", "busy", at(1)), ids=["busy"])
+    before = clock.now()
     assert dep.send()["sent_on_line"] == 1
+    assert states(dep) == [("ID3000003", "on_line")]
+    # Dated when it became sendable (we learnt it then), not at the status event.
+    assert dep.reports()[0]["changed_at"] >= before.isoformat()[:19]
 
 
-def test_region_and_categories_are_configs(dep, client):
+def test_regions_and_categories_are_configs(dep, client):
     import json
 
     dep.online_driver("p1", "d1", "7703000004", "ID3000004", position=PITER, categories=["cargo"])
-    for name, value in [("deptrans_region", {"min_lon": 29.4, "min_lat": 59.6, "max_lon": 30.8, "max_lat": 60.1}),
+    piter = [[29.4, 59.6], [30.8, 59.6], [30.8, 60.1], [30.1, 60.2], [29.4, 60.1]]  # left open: closed at PUT
+    for name, value in [("deptrans_regions", [{"name": "piter", "polygon": [piter]}]),
                         ("deptrans_categories", ["cargo"])]:
         answer = client.http.put(f"/internal/v1/configs/{name}", headers={"Content-Type": "application/json"},
                                  body=json.dumps({"value": value}))
@@ -87,14 +100,19 @@ def test_region_and_categories_are_configs(dep, client):
     assert dep.send()["sent_on_line"] == 1
 
 
-def test_a_driver_without_a_bound_id_is_not_sent(dep):
-    dep.driver("p1", "d1", licence="7703000005", registry_id="ID3000005")  # registered in KRT, not bound here
+def test_a_licence_without_a_bound_id_waits_and_binding_while_on_line_sends_it(dep):
+    pd_id = dep.driver("p1", "d1", licence="7703000005", registry_id="ID3000005")  # known to KRT, not bound
     dep.events(("p1", "d1", "online", at(0)))
-    assert dep.send()["dropped_no_id"] == 1
-    assert dep.reports() == []
+    result = dep.send()
+    assert result["waiting_no_id"] == 1 and result["supply_lost_no_id"] == 1
+    assert dep.reports() == [] and due() == [pd_id]
+    assert dep.bind("p1", "d1", "ID3000005").status_code == 200
+    config.write("deptrans_rechecks_per_run", 0)  # a bind makes it a change: no re-check allowance needed
+    assert dep.send()["sent_on_line"] == 1
+    assert states(dep) == [("ID3000005", "on_line")]
 
 
-def test_going_off_line_is_always_sent_to_a_driver_krt_saw_on_line(dep):
+def test_going_off_line_is_always_sent_to_the_id_krt_has(dep):
     dep.online_driver("p1", "d1", "7703000006", "ID3000006")
     dep.events(("p1", "d1", "online", at(0)))
     dep.send()
@@ -102,6 +120,7 @@ def test_going_off_line_is_always_sent_to_a_driver_krt_saw_on_line(dep):
     dep.control("drivers", {"park_id": "p1", "driver_id": "d1", "position": PITER, "categories": []})
     for upstream in ("driver_trackstory", "driver_profiles", "driver_categories_api", "personal"):
         dep.fault(upstream, "error")
+    clock.freeze(clock.now() + dt.timedelta(hours=1))  # every cached answer is stale: the upstreams are asked
     dep.events(("p1", "d1", "offline", at(5)), ids=["off"])
     assert dep.send()["sent_off_line"] == 1
     assert states(dep) == [("ID3000006", "on_line"), ("ID3000006", "off_line")]
@@ -121,12 +140,12 @@ def test_cached_profiles_and_categories_answer_while_their_upstreams_are_down(de
     assert [s for _, s in states(dep)] == ["on_line", "off_line", "on_line"]
 
 
-def test_without_a_cached_answer_the_entry_waits_for_the_upstream(dep):
+def test_without_a_cached_answer_the_event_waits_for_the_upstream(dep):
     dep.online_driver("p1", "d1", "7703000008", "ID3000008")
     DriverCacheEntry(driver_key="p1/d1", kind="licence").delete()
     dep.fault("driver_profiles", "error")
     dep.events(("p1", "d1", "online", at(0)))
-    assert dep.send()["waiting"] == 1
+    assert dep.send()["profiles_waiting"] == 1
     assert pending() == ["p1/d1"] and dep.reports() == []
     dep.heal("driver_profiles")
     assert dep.send()["sent_on_line"] == 1
@@ -141,33 +160,35 @@ def test_trackstory_down_holds_coming_on_line_and_lets_going_off_line_through(de
     dep.fault("driver_trackstory", "error")
     dep.events(("p1", "on", "online", at(1)), ("p1", "off", "offline", at(1)), ids=["a", "b"])
     result = dep.send()
-    assert result["waiting"] == 1 and result["sent_off_line"] == 1
-    assert pending() == ["p1/on"]
+    assert result["waiting_upstream"] == 1 and result["sent_off_line"] == 1
     dep.heal("driver_trackstory")
     dep.send()
     assert states(dep) == [("ID3000010", "on_line"), ("ID3000010", "off_line"), ("ID3000009", "on_line")]
+    # The held change kept its event's time: trackstory being down is not when he came on line.
+    assert dep.reports()[-1]["changed_at"] == at(1).isoformat().replace("+00:00", "Z")
 
 
-def test_krt_down_keeps_the_queue_and_recovery_sends_every_change_once(dep):
+def test_krt_down_keeps_every_change_and_recovery_sends_each_once(dep):
     drivers = [f"d{n}" for n in range(8)]
-    for n, driver in enumerate(drivers):
-        dep.online_driver("p1", driver, f"77040000{n:02d}", f"ID40000{n:02d}")
+    licences = sorted(dep.online_driver("p1", driver, f"77040000{n:02d}", f"ID40000{n:02d}")
+                      for n, driver in enumerate(drivers))
     dep.events(*[("p1", d, "online", at(n)) for n, d in enumerate(drivers)], ids=drivers)
     dep.fault("krt", "error", status=503)
     result = dep.send()
     assert result["stopped_krt_down"] is True
     assert result.get("sent_on_line", 0) == 0
-    assert pending() == sorted(f"p1/{d}" for d in drivers)
+    assert due() == licences
     # The run gave up after a few failures instead of hammering a registry that is down.
-    assert line_calls(dep) <= 3 * (sender.KRT_FAILURES_TO_STOP + 24)
+    assert line_calls(dep) <= 3 * (sender.KRT_FAILURES_TO_STOP + 32)
     dep.heal("krt")
     assert dep.send()["sent_on_line"] == len(drivers)
-    assert pending() == []
     assert sorted(i for i, _ in states(dep)) == sorted(f"ID40000{n:02d}" for n in range(len(drivers)))
-    assert dep.send() == {"stopped_krt_down": False}  # nothing left, nothing sent again
+    calls = line_calls(dep)
+    assert "sent_on_line" not in dep.send()  # re-checked, nothing to send again
+    assert line_calls(dep) == calls
 
 
-def test_a_newer_status_that_arrives_during_the_send_stays_queued(dep, monkeypatch):
+def test_a_newer_status_that_arrives_during_the_send_goes_next(dep, monkeypatch):
     dep.online_driver("p1", "d1", "7703000011", "ID3000011")
     dep.events(("p1", "d1", "online", at(0)))
     original = krt.report_line_state
@@ -178,61 +199,76 @@ def test_a_newer_status_that_arrives_during_the_send_stays_queued(dep, monkeypat
         return shift
 
     monkeypatch.setattr(krt, "report_line_state", report_while_an_event_lands)
-    # The on-line change went out; the off-line that landed meanwhile stayed queued, and the same run's
-    # next pass sent it (it lands again during its own send, as a replay: that changes nothing).
+    # The on-line flip went out; the off-line that landed meanwhile was folded by the same run's next pass and
+    # sent (it lands again during its own send, as a replay: that changes nothing).
     result = dep.send()
-    assert result["replaced"] == 1 and result["sent_on_line"] == 1 and result["sent_off_line"] == 1
+    assert result["sent_on_line"] == 1 and result["sent_off_line"] == 1
     assert states(dep) == [("ID3000011", "on_line"), ("ID3000011", "off_line")]
-    assert pending() == []
+    assert pending() == [] and due() == []
 
 
-def test_a_crash_between_krt_and_our_write_resends_the_same_change_which_krt_recognises(dep, monkeypatch):
+def test_a_crash_between_krt_and_our_write_resends_the_same_flip_which_krt_recognises(dep, monkeypatch):
+    from chalicelib.deptrans.store import LineStore
+
     dep.online_driver("p1", "d1", "7703000012", "ID3000012")
     dep.events(("p1", "d1", "online", at(0)))
 
     def crash(*args, **kwargs):
         raise RuntimeError("the Lambda died here")
 
-    monkeypatch.setattr(sender, "_mark_sent", crash)
+    monkeypatch.setattr(LineStore, "acknowledge", crash)
     assert dep.send()["not_recorded"] == 1
-    assert pending() == ["p1/d1"]
     monkeypatch.undo()
     assert dep.send()["sent_on_line"] == 1
-    assert line_calls(dep) == 2  # sent again, with the same event_id ...
+    calls = [c for c in dep.calls("krt") if c["path"] == "/api/v1/line-states"]
+    assert len(calls) == 2  # sent again, under the flip's own key ...
+    assert calls[0]["body"]["event_id"] == calls[1]["body"]["event_id"] == calls[1]["idempotency_token"]
     assert len(dep.reports()) == 1  # ... which KRT took once
-    assert pending() == []
+    assert "sent_on_line" not in dep.send()
 
 
-def test_krt_answers_are_kept_as_session_statuses_for_the_configured_days(dep):
+def test_krt_answers_are_one_current_row_per_licence_and_a_history_kept_the_configured_days(dep):
     pd_id = dep.online_driver("p1", "d1", "7703000013", "ID3000013")
     dep.events(("p1", "d1", "online", at(0)))
     dep.send()
     dep.events(("p1", "d1", "offline", at(60)), ids=["off"])
     dep.send()
-    rows = list(SessionStatus.query(pd_id))
-    assert [(r.line_state, r.session_status) for r in rows] == [("on_line", "active"), ("off_line", "paused")]
-    assert rows[0].ended_at == at(0) + dt.timedelta(hours=12)
-    assert all(r.park_id == "p1" and r.driver_id == "d1" for r in rows)
-    lifetime = rows[0].expires_at - rows[0].updated_at
+    current = SessionStatus.get(pd_id)
+    assert (current.line_state, current.session_status, current.flip_seq) == ("off_line", "paused", 2)
+    assert current.ended_at == at(0) + dt.timedelta(hours=12) and current.changed_at == at(60)
+    assert (current.park_id, current.driver_id) == ("p1", "d1")
+    history = list(SessionHistory.query(pd_id))
+    assert [(r.line_state, r.session_status) for r in history] == [("on_line", "active"), ("off_line", "paused")]
+    lifetime = history[0].expires_at - history[0].updated_at
     assert dt.timedelta(days=7) - dt.timedelta(seconds=2) <= lifetime <= dt.timedelta(days=7)
+    config.write("deptrans_session_history_days", 1)
+    dep.events(("p1", "d1", "online", at(120)), ids=["on"])
+    dep.send()
+    newest = max(SessionHistory.query(pd_id), key=lambda r: r.change_key)
+    assert newest.expires_at - newest.updated_at <= dt.timedelta(days=1)
+    assert SessionStatus.count(pd_id) == 1
 
 
-def test_a_rejected_change_leaves_the_queue_and_is_logged(dep, app_logs):
-    dep.online_driver("p1", "d1", "7703000014", "ID3000014")
+def test_a_refused_flip_is_recorded_logged_and_not_sent_again_every_run(dep, app_logs):
+    pd_id = dep.online_driver("p1", "d1", "7703000014", "ID3000014")
     dep.control("krt/ids", {"licence": "7703000014", "id": "IDOTHER14"})  # KRT re-issued the ID: ours is unknown
     dep.events(("p1", "d1", "online", at(0)))
     assert dep.send()["rejected"] == 1
-    assert pending() == []
+    assert dep.send()["waiting_rejected"] == 1
+    assert line_calls(dep) == 1
     assert any("deptrans.krt_rejected" in line for line in app_logs.lines)
-    assert not any("ID3000014" in line for line in app_logs.lines)
+    assert not any("ID3000014" in line or "7703000014" in line for line in app_logs.lines)
+    # The driver binds the new ID: the on-line flip goes to it.
+    assert dep.bind("p1", "d1", "IDOTHER14").status_code == 200
+    assert dep.send()["sent_on_line"] == 1
+    assert states(dep) == [("IDOTHER14", "on_line")] and due() == [pd_id]
 
 
 def test_rate_limited_changes_wait_for_a_later_run(dep):
     dep.online_driver("p1", "d1", "7703000015", "ID3000015")
     dep.events(("p1", "d1", "online", at(0)))
-    dep.control("krt/rate_limit", {"count": 100, "retry_after": 1})
+    dep.control("krt/rate_limit", {"count": 100, "retry_after": 5})
     assert dep.send().get("sent_on_line", 0) == 0
-    assert pending() == ["p1/d1"]
     dep.control("krt/rate_limit", {"count": 0})
     assert dep.send()["sent_on_line"] == 1
 
@@ -311,17 +347,6 @@ def test_one_runner_at_a_time(dep, client):
                                             resources=["arn:aws:events:us-east-1:123456789012:rule/x"])
     assert client.lambda_.invoke("deptrans_status_sender", event).payload is None
     assert dep.reports() == [] and pending() == ["p1/d1"]
-
-
-def test_another_profile_of_the_licence_is_sent_to_its_id_and_joins_the_bindings_profiles(dep):
-    from chalicelib.deptrans.models import DriverProfile
-
-    pd_id = dep.online_driver("p1", "d1", "7703000018", "ID3000018")
-    dep.driver("p2", "d7", licence="7703000018")  # the same driver in another park
-    dep.events(("p2", "d7", "online", at(0)))
-    assert dep.send()["sent_on_line"] == 1
-    assert states(dep) == [("ID3000018", "on_line")]
-    assert DriverProfile.get(pd_id).profiles == {"p1/d1", "p2/d7"}
 
 
 def test_credentials_come_from_ssm_once_per_process(dep, monkeypatch):

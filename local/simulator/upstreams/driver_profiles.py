@@ -13,6 +13,9 @@ driver_categories_api, and the control that sets a driver up across all four:
     Fields left out keep their value (a driver moves with {"park_id", "driver_id", "position": [...]});
     "position": null makes the driver unknown to trackstory; "licence": null gives the profile no licence.
 
+    POST /_control/drivers/{park_id}/{driver_id}/position {"position": [lon, lat] | null}
+      moves a driver set up before (or removes his position: trackstory answers null); 404 unknown driver
+
 The licence's pd_id is derived from the number (pd_id(licence)), as personal would store it. A demo driver is
 there after every reset: park "park1", profile "drv1", licence "7799123456", econom, in the centre of Moscow
 (KRT knows registry ID "AB123456" for that licence; see krt.py).
@@ -60,14 +63,27 @@ def _control_drivers(request):
     if "categories" in body and (not isinstance(body["categories"], list)
                                  or not all(isinstance(c, str) for c in body["categories"])):
         return _error(400, "categories is a list of strings")
-    position = body.get("position")
-    if "position" in body and position is not None and (
-            not isinstance(position, list) or len(position) != 2
-            or not all(isinstance(v, (int, float)) for v in position)):
+    if "position" in body and not _valid_position(body["position"]):
         return _error(400, "position is [lon, lat] or null")
     driver = _set(body)
     return 200, {"park_id": body["park_id"], "driver_id": body["driver_id"],
                  "licence_pd_id": pd_id(driver["licence"]) if driver["licence"] else None}
+
+
+def _valid_position(position) -> bool:
+    return position is None or (isinstance(position, list) and len(position) == 2
+                                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in position))
+
+
+def _control_position(request):
+    body = request.body if isinstance(request.body, dict) else {}
+    key = (request.match.group("park_id"), request.match.group("driver_id"))
+    if "position" not in body or not _valid_position(body["position"]):
+        return _error(400, "position is [lon, lat] or null")
+    if key not in DRIVERS:
+        return 404, {"code": "not_found", "message": "no such driver: set him up with /_control/drivers"}
+    DRIVERS[key]["position"] = body["position"]
+    return 200, {"park_id": key[0], "driver_id": key[1], "position": body["position"]}
 
 
 def pairs(request) -> list[tuple[str, str]] | None:
@@ -95,4 +111,5 @@ def _retrieve(request):
 
 
 ROUTES = [("POST", r"/v1/driver/profiles/retrieve", _retrieve)]
-CONTROL_ROUTES = [("POST", r"drivers", _control_drivers)]
+CONTROL_ROUTES = [("POST", r"drivers", _control_drivers),
+                  ("POST", r"drivers/(?P<park_id>[^/]+)/(?P<driver_id>[^/]+)/position", _control_position)]

@@ -26,7 +26,8 @@ Controls:
     POST /_control/krt/token_ttl {"seconds": 5}      lifetime of tokens issued from now on (default 3600)
     POST /_control/krt/expire_tokens {}              every issued token is refused from now on (-> 401)
     POST /_control/krt/rate_limit {"count": 3, "retry_after": 1}   the next 3 /api calls answer 429
-    GET  /_control/krt/reports                       accepted line-state changes, one per event_id, in order
+    GET  /_control/krt/reports[?id=]                 what KRT acknowledged, one per event_id, in order:
+                                                     {"reports": [...], "by_id": {id: [...]}, "last": {id: state}}
     GET  /_control/calls?upstream=krt                every call KRT got (the server's generic record)
     Latency and outages: the server's generic switches, e.g.
     POST /_control/faults {"upstream": "krt", "mode": "slow", "delay": 0.05}   (~50 ms per call, until reset)
@@ -173,7 +174,13 @@ def _set_rate_limit(body):
 
 
 def _reports(request):
-    return 200, {"reports": list(_state["ledger"])}
+    wanted = request.query.get("id")
+    reports = [r for r in _state["ledger"] if wanted is None or r["id"] == wanted]
+    by_id: dict[str, list] = {}
+    for report in reports:
+        by_id.setdefault(report["id"], []).append(report)
+    return 200, {"reports": reports, "by_id": by_id,
+                 "last": {registry_id: entries[-1]["state"] for registry_id, entries in by_id.items()}}
 
 
 ROUTES = [
