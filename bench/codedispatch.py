@@ -14,7 +14,7 @@ ROOT = prepare(CONFIG_CACHE_SECONDS="60", LOG_LEVEL="ERROR")
 from moto import mock_aws  # noqa: E402
 
 import app  # noqa: E402,F401  - registers every table and config
-from chalicelib.codedispatch import codes, service  # noqa: E402
+from chalicelib.codedispatch import codes, create  # noqa: E402
 from chalicelib.codedispatch.models import AreaCode, Assignment  # noqa: E402
 from chalicelib.codedispatch.schemas import GeneratorSettings  # noqa: E402
 from chalicelib.core import config  # noqa: E402
@@ -49,7 +49,7 @@ def creates_per_second(count: int, deadline: float) -> tuple[int, float, float]:
     for i in range(count):
         if time.perf_counter() > deadline:
             break
-        attempts += service.create_order(f"speed-{i}", "zenit").attempts
+        attempts += create.create_order(f"speed-{i}", "zenit").attempts
         done += 1
     elapsed = time.perf_counter() - started
     return done, done / elapsed, attempts / max(done, 1)
@@ -66,7 +66,7 @@ def fill_up(area: str, generator: dict, deadline: float) -> list[tuple[float, fl
         if time.perf_counter() > deadline:
             break
         try:
-            created = service.create_order(f"{area}-{i}", area)
+            created = create.create_order(f"{area}-{i}", area)
         except Conflict as error:
             assert error.code == "codes_exhausted", error.code
             exhausted_at = i

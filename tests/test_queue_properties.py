@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from chalicelib.core import clock
 from chalicelib.deptrans.models import StatusQueueEntry, driver_key
 from chalicelib.picker_orders.models import PickerOrder
-from chalicelib.route_sharing import service
+from chalicelib.route_sharing import keys
 from chalicelib.route_sharing.models import SharedOrder
 from chalicelib.route_sharing.schemas import SaveKeyMessage
 from chalicelib.scooters.recharge.lifecycle import NEW, WAITING
@@ -70,9 +70,9 @@ def _order(ident: str) -> SharedOrder | None:
 
 
 def _saved_before_finish(ident: str) -> None:
-    outcome, = service.save_keys([SaveKeyMessage(order_id=ident, tariff_class="express", phone_ids=["phone-f"],
+    outcome, = keys.save_keys([SaveKeyMessage(order_id=ident, tariff_class="express", phone_ids=["phone-f"],
                                                  created_at=NOW)])
-    assert outcome is service.SaveOutcome.SAVED
+    assert outcome is keys.SaveOutcome.SAVED
 
 
 def _picker_order(ident: str) -> bool:

@@ -1,4 +1,4 @@
-"""The assignment record: live reads and the conditional moves of its status (service.py has the rules).
+"""The assignment record: live reads and the conditional moves of its status (each topic module has its rules).
 
 Every move is one conditional UpdateItem that also appends to the change log; statuses only move forward
 within an attempt (schemas.TRANSITIONS) and every move is conditional on the attempt it read.

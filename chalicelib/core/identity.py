@@ -1,5 +1,5 @@
 """Who is calling: the route kinds, the identities the gateway's authorizers establish, and what an identity
-value may be. Plain data, free of Chalice and pydantic: domain code (service.py) takes these as arguments, and
+value may be. Plain data, free of Chalice and pydantic: domain code (the topic modules) takes these as arguments, and
 the authorizer Lambdas, which run on every uncached call, import this instead of the HTTP layer."""
 from __future__ import annotations
 

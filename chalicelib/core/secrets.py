@@ -31,13 +31,18 @@ class SecureParameter:
         self.setting, self.code, self.parse = setting, code, parse
         self.default_name, self.cache_seconds = default_name, cache_seconds
         self._cached: tuple[float, Any] | None = None
+        self._name: str | None = None
 
     def name(self) -> str | None:
-        """The parameter's name: the stage setting, else the default (None: this stage has no such secret)."""
-        return os.environ.get(self.setting) or self.default_name()
+        """The parameter's name: the stage setting, else the default (None: this stage has no such secret).
+        Read once per process, like every setting (core/settings.py)."""
+        if self._name is None:
+            self._name = os.environ.get(self.setting) or self.default_name()
+        return self._name
 
     def forget(self) -> None:
-        self._cached = None
+        """Drop the cached value and name (tests, a rotation, a refused credential)."""
+        self._cached = self._name = None
 
     def read(self) -> Any:
         if self._cached and time.monotonic() - self._cached[0] < self.cache_seconds:

@@ -1,11 +1,11 @@
-"""Deptrans HTTP routes: the driver's registry ID, and the incremental feeds for caches. Parse -> service -> render."""
+"""Deptrans HTTP routes: the driver's registry ID, and the incremental feeds for caches. Parse -> rules -> render."""
 from __future__ import annotations
 
 from chalice import Blueprint
 
 from chalicelib.core.api import DRIVER, INTERNAL, Call, route
 
-from . import bindings, service
+from . import bindings, feeds
 from .schemas import BindIdIn, BoundOut, FeedQuery, IdUpdatesOut, StatusUpdatesOut
 
 bp = Blueprint(__name__)
@@ -30,10 +30,10 @@ def bind_registry_id(call: Call) -> BoundOut:
 @route(bp, FEEDS + "/id/updates", kind=INTERNAL, query=FeedQuery, response=IdUpdatesOut)
 def id_updates(call: Call) -> dict:
     """Bindings (licence pd_id, registry ID, profiles) changed since the cursor, oldest first."""
-    return service.id_updates(call.query.cursor, call.query.limit)
+    return feeds.id_updates(call.query.cursor, call.query.limit)
 
 
 @route(bp, FEEDS + "/status/updates", kind=INTERNAL, query=FeedQuery, response=StatusUpdatesOut)
 def status_updates(call: Call) -> dict:
     """KRT's latest session status per licence, for the licences answered since the cursor, oldest first."""
-    return service.status_updates(call.query.cursor, call.query.limit)
+    return feeds.status_updates(call.query.cursor, call.query.limit)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import re
 
-from pynamodb.exceptions import DoesNotExist
-
 from chalicelib.core import clock, metrics
 from chalicelib.core.errors import BadRequest, NotFound, UpstreamRejected, UpstreamUnavailable
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.logs import get_logger
+from chalicelib.core.storage import get_live
 
 from . import caches, krt, membership, store, upstreams
 from .models import DriverProfile, driver_key
@@ -34,12 +33,7 @@ def _licence_pd_id(identity: DriverIdentity, prefer_fresh: bool) -> str:
 
 
 def is_bound(identity: DriverIdentity) -> bool:
-    pd_id = _licence_pd_id(identity, prefer_fresh=False)
-    try:
-        DriverProfile.get(pd_id)
-    except DoesNotExist:
-        return False
-    return True
+    return get_live(DriverProfile, _licence_pd_id(identity, prefer_fresh=False)) is not None
 
 
 def bind(identity: DriverIdentity, deptrans_id: str) -> None:

@@ -17,7 +17,7 @@ import enum
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.core import clock, metrics
-from chalicelib.core.dynamo import condition_failed
+from chalicelib.core.dynamo import update_if
 from chalicelib.core.errors import describe
 from chalicelib.core.logs import get_logger
 
@@ -71,25 +71,18 @@ def _apply(key: str, event: StatusEvent) -> Outcome:
         log.error_event("deptrans.status_event_from_the_future", park_id=event.park_id, driver_id=event.driver_id)
         return Outcome.FAILED
     version = version_of(event)
-    item = StatusQueueEntry(driver_key=key)
+    actions = [
+        StatusQueueEntry.park_id.set(event.park_id), StatusQueueEntry.driver_id.set(event.driver_id),
+        StatusQueueEntry.status.set(event.status.value), StatusQueueEntry.version.set(version),
+        StatusQueueEntry.event_at.set(event.updated_at),
+        StatusQueueEntry.pending_shard.set(shard_of(key, PENDING_SHARDS)), StatusQueueEntry.pending_key.set(version),
+        StatusQueueEntry.expires_at.set(event.updated_at + ENTRY_LIFE),
+    ]
     try:
-        item.update(
-            actions=[
-                StatusQueueEntry.park_id.set(event.park_id),
-                StatusQueueEntry.driver_id.set(event.driver_id),
-                StatusQueueEntry.status.set(event.status.value),
-                StatusQueueEntry.version.set(version),
-                StatusQueueEntry.event_at.set(event.updated_at),
-                StatusQueueEntry.pending_shard.set(shard_of(key, PENDING_SHARDS)),
-                StatusQueueEntry.pending_key.set(version),
-                StatusQueueEntry.expires_at.set(event.updated_at + ENTRY_LIFE),
-            ],
-            condition=StatusQueueEntry.version.does_not_exist() | (StatusQueueEntry.version < version),
-        )
+        applied = update_if(StatusQueueEntry(driver_key=key), actions,
+                            StatusQueueEntry.version.does_not_exist() | (StatusQueueEntry.version < version))
     except UpdateError as error:
-        if condition_failed(error):
-            return Outcome.STALE
         log.error_event("deptrans.status_event_failed", park_id=event.park_id, driver_id=event.driver_id,
                         error=describe(error))
         return Outcome.FAILED
-    return Outcome.APPLIED
+    return Outcome.APPLIED if applied else Outcome.STALE

@@ -34,9 +34,10 @@ import re
 from typing import Any, Callable
 
 from chalicelib.core import clock
+from chalicelib.core.clock import utc_text
 from chalicelib.core.errors import BadRequest
 
-from .models import FEED_SHARDS, shard_of
+from .models import FEED_SHARDS, DriverProfile, SessionStatus, shard_of
 from .schemas import FEED_SAFETY_SECONDS
 
 _KEY = re.compile(r"^\d{13}#[^\x00]{1,512}$")
@@ -125,3 +126,30 @@ def _query_shard(model, shard: int, after: str, upper: str, ask: int,
             return got, read, last, True
         lower = last + "\x00"
     return got, read, last, False
+
+
+# --- the two feeds, rendered ----------------------------------------------------------------------------
+
+def _profile_pairs(profiles) -> list[dict]:
+    pairs = []
+    for value in sorted(profiles or ()):
+        park_id, _, driver_id = value.partition("/")
+        pairs.append({"park_id": park_id, "driver_id": driver_id})
+    return pairs
+
+
+def id_updates(cursor: str | None, limit: int) -> dict:
+    page = read_page(DriverProfile, cursor, limit)
+    return {"cursor": page.cursor, "items": [
+        {"licence_pd_id": item.licence_pd_id, "id": item.deptrans_id, "profiles": _profile_pairs(item.profiles),
+         "updated_at": utc_text(item.updated_at)} for item in page.items]}
+
+
+def status_updates(cursor: str | None, limit: int) -> dict:
+    # One row per licence, its feed key moved by every answer: a snapshot reads each licence once.
+    page = read_page(SessionStatus, cursor, limit)
+    return {"cursor": page.cursor, "items": [
+        {"licence_pd_id": item.licence_pd_id, "session_status": item.session_status,
+         "ended_at": utc_text(item.ended_at) if item.ended_at else None, "line_state": item.line_state,
+         "changed_at": utc_text(item.changed_at), "park_id": item.park_id, "driver_id": item.driver_id,
+         "updated_at": utc_text(item.updated_at)} for item in page.items]}

@@ -25,19 +25,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import threading
 import time
 import uuid
 
-from pydantic import ValidationError
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import UpdateError
 
-from chalicelib.core import aws, clock, http
-from chalicelib.core.dynamo import condition_failed
+from chalicelib.core import clock, http
+from chalicelib.core.dynamo import save_if, update_if
 from chalicelib.core.errors import UpstreamRejected, UpstreamUnavailable
 from chalicelib.core.logs import get_logger
+from chalicelib.core.secrets import SecureParameter
 from chalicelib.core.settings import get_settings
+from chalicelib.core.storage import get_live
 
 from .models import KrtTokenItem
 from .schemas import KrtCredentials, KrtLineStateAnswer, KrtShift, KrtToken, KrtVerifyAnswer, LineState
@@ -52,56 +52,34 @@ WAIT_FOR_REFRESH_SECONDS = 3.0
 CREDENTIALS_CACHE_SECONDS = 300
 
 _lock = threading.Lock()
-_credentials: tuple[float, KrtCredentials] | None = None
 _memory: tuple[str, float] | None = None  # (token, expires at epoch): saves a DynamoDB read per call
-_parameter: str | None = None
 
 
 # The credentials' SecureString when KRT_CREDENTIALS_PARAMETER does not name another (deptrans/access.py grants it).
 CREDENTIALS_PARAMETER = "/taxi-delivery/{stage}/krt-credentials"
+CREDENTIALS = SecureParameter(
+    "KRT_CREDENTIALS_PARAMETER", "krt_credentials_unavailable",
+    default_name=lambda: CREDENTIALS_PARAMETER.format(stage=get_settings().stage),
+    parse=KrtCredentials.model_validate_json, cache_seconds=CREDENTIALS_CACHE_SECONDS)
 
 
 def credentials_parameter() -> str:
-    """The parameter's name, read once per process (a setting of the stage, like core.settings)."""
-    global _parameter
-    if _parameter is None:
-        _parameter = (os.environ.get("KRT_CREDENTIALS_PARAMETER")
-                      or CREDENTIALS_PARAMETER.format(stage=get_settings().stage))
-    return _parameter
+    """The parameter's name (a setting of the stage)."""
+    return CREDENTIALS.name()
 
 
 def forget() -> None:
-    """Drop the process's cached parameter name, credentials and token (tests, rotation)."""
-    global _credentials, _memory, _parameter
-    _credentials = _memory = _parameter = None
-
-
-def _read_credentials() -> KrtCredentials:
-    global _credentials
-    if _credentials and time.monotonic() - _credentials[0] < CREDENTIALS_CACHE_SECONDS:
-        return _credentials[1]
-    try:
-        raw = aws.client("ssm").get_parameter(Name=credentials_parameter(), WithDecryption=True)
-        value = KrtCredentials.model_validate_json(raw["Parameter"]["Value"])
-    except ValidationError:
-        log.error_event("krt.credentials_invalid")
-        raise UpstreamUnavailable("KRT credentials are malformed", code="krt_credentials_unavailable") from None
-    except Exception as error:  # botocore: missing parameter, no access, SSM down
-        log.error_event("krt.credentials_unavailable", error=type(error).__name__)
-        raise UpstreamUnavailable("KRT credentials are unavailable", code="krt_credentials_unavailable") from None
-    _credentials = (time.monotonic(), value)
-    return value
+    """Drop the process's cached credentials and token (tests, rotation)."""
+    global _memory
+    CREDENTIALS.forget()
+    _memory = None
 
 
 def _fetch_token() -> KrtToken:
-    creds = _read_credentials()
-    body = http.call_json(KRT, "POST", "/oauth/token", json={
-        "grant_type": "client_credentials", "client_id": creds.client_id, "client_secret": creds.client_secret,
-    }, idempotency_key=uuid.uuid4().hex)  # asking twice is harmless: lets core.http retry the POST
-    try:
-        return KrtToken.model_validate(body)
-    except ValidationError:
-        raise UpstreamUnavailable("KRT answered an unexpected token body") from None
+    creds = CREDENTIALS.read()
+    # Asking twice is harmless: a fresh key lets core.http retry the POST.
+    return http.call_as(KRT, "POST", "/oauth/token", KrtToken, idempotency_key=http.fresh_key(), json={
+        "grant_type": "client_credentials", "client_id": creds.client_id, "client_secret": creds.client_secret})
 
 
 def _usable(token: str | None, expires_at: float | None, stale: str | None, margin: float) -> bool:
@@ -110,16 +88,9 @@ def _usable(token: str | None, expires_at: float | None, stale: str | None, marg
 
 def _take_refresh_lease(owner: str) -> bool:
     now = time.time()
-    try:
-        KrtTokenItem(name=TOKEN_ITEM).update(
-            actions=[KrtTokenItem.refresh_owner.set(owner), KrtTokenItem.refresh_until.set(now + REFRESH_LEASE_SECONDS)],
-            condition=KrtTokenItem.refresh_owner.does_not_exist() | (KrtTokenItem.refresh_until < now),
-        )
-    except UpdateError as error:
-        if condition_failed(error):
-            return False
-        raise
-    return True
+    return update_if(KrtTokenItem(name=TOKEN_ITEM),
+                     [KrtTokenItem.refresh_owner.set(owner), KrtTokenItem.refresh_until.set(now + REFRESH_LEASE_SECONDS)],
+                     KrtTokenItem.refresh_owner.does_not_exist() | (KrtTokenItem.refresh_until < now))
 
 
 def _refresh(owner: str) -> tuple[str, float]:
@@ -131,26 +102,20 @@ def _refresh(owner: str) -> tuple[str, float]:
     expires_at = time.time() + token.expires_in
     item = KrtTokenItem(name=TOKEN_ITEM, access_token=token.access_token, token_expires_at=expires_at,
                         expires_ttl=dt.datetime.fromtimestamp(expires_at + 3600, dt.timezone.utc))
-    try:
-        # Replacing the item drops refresh_owner: the lease ends with the write.
-        item.save(condition=KrtTokenItem.refresh_owner == owner)
-    except PutError as error:
-        if not condition_failed(error):
-            raise
-        # Our lease ran out and someone else refreshes: our token is still good for us.
+    # Replacing the item drops refresh_owner: the lease ends with the write. Not saved: our lease ran out and
+    # someone else refreshes; our token is still good for us.
+    save_if(item, KrtTokenItem.refresh_owner == owner)
     log.event("krt.token_refreshed", expires_in=token.expires_in)
     return token.access_token, expires_at
 
 
 def _release_lease(owner: str) -> None:
-    try:
-        KrtTokenItem(name=TOKEN_ITEM).update(
-            actions=[KrtTokenItem.refresh_owner.remove(), KrtTokenItem.refresh_until.remove()],
-            condition=KrtTokenItem.refresh_owner == owner,
-        )
-    except UpdateError as error:
-        if not condition_failed(error):
-            log.warning_event("krt.lease_release_failed")
+    try:  # not released: it runs out by itself
+        update_if(KrtTokenItem(name=TOKEN_ITEM),
+                  [KrtTokenItem.refresh_owner.remove(), KrtTokenItem.refresh_until.remove()],
+                  KrtTokenItem.refresh_owner == owner)
+    except UpdateError:
+        log.warning_event("krt.lease_release_failed")
 
 
 def access_token(stale: str | None = None) -> str:
@@ -162,10 +127,8 @@ def access_token(stale: str | None = None) -> str:
         owner = uuid.uuid4().hex
         deadline = time.monotonic() + WAIT_FOR_REFRESH_SECONDS
         while True:
-            try:
-                item = KrtTokenItem.get(TOKEN_ITEM, consistent_read=True)
-            except DoesNotExist:
-                item = None
+            # The token's own expiry is checked by _usable (its TTL attribute is only DynamoDB's sweep).
+            item = get_live(KrtTokenItem, TOKEN_ITEM, consistent_read=True)
             token, expires_at = (item.access_token, item.token_expires_at) if item else (None, None)
             if _usable(token, expires_at, stale, TOKEN_MARGIN_SECONDS):
                 _memory = (token, expires_at)
@@ -199,11 +162,8 @@ def _call(path: str, body: dict, idempotency_key: str) -> dict:
 
 def verify_id(deptrans_id: str, licence_number: str) -> bool:
     """Does the registry ID belong to this driver licence? Neither value is logged."""
-    body = _call("/api/v1/drivers/verify", {"id": deptrans_id, "licence_number": licence_number}, uuid.uuid4().hex)
-    try:
-        return KrtVerifyAnswer.model_validate(body).valid
-    except ValidationError:
-        raise UpstreamUnavailable("KRT answered an unexpected verify body") from None
+    body = _call("/api/v1/drivers/verify", {"id": deptrans_id, "licence_number": licence_number}, http.fresh_key())
+    return http.answer_as(KRT, KrtVerifyAnswer, body).valid
 
 
 def report_line_state(deptrans_id: str, state: LineState, changed_at: dt.datetime, event_id: str) -> KrtShift:
@@ -211,11 +171,7 @@ def report_line_state(deptrans_id: str, state: LineState, changed_at: dt.datetim
     `event_id` is stable per change: a re-send after a crash is recognised by KRT and changes nothing."""
     body = {"event_id": event_id, "id": deptrans_id, "state": state.value,
             "changed_at": clock.to_utc(changed_at).isoformat().replace("+00:00", "Z")}
-    answer = _call("/api/v1/line-states", body, event_id)
-    try:
-        return KrtLineStateAnswer.model_validate(answer).shift
-    except ValidationError:
-        raise UpstreamUnavailable("KRT answered an unexpected line-state body") from None
+    return http.answer_as(KRT, KrtLineStateAnswer, _call("/api/v1/line-states", body, event_id)).shift
 
 
 def dumps_credentials(client_id: str, client_secret: str) -> str:

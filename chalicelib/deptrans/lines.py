@@ -38,11 +38,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-import os
-import random
-import uuid
 
-from chalicelib.core import clock
+from chalicelib.core import clock, http
 
 from .models import LicenceLine
 from .schemas import DriverStatus, LineState
@@ -103,14 +100,9 @@ class Step:
 SEND, SETTLE, HOLD = "send", "settle", "hold"
 
 
-# Flip keys: uuid4s drawn from a generator seeded once per process from os.urandom, not one os.urandom call per
-# flip (uuid.uuid4): a key must be unique and unrelated to the driver, not secret, and a system call per flip,
-# on the thread that judges pages while 32 others send, cost ~1 ms each in the bench under load.
-_keys = random.Random(os.urandom(32))
-
-
 def new_flip_key() -> str:
-    return uuid.UUID(int=_keys.getrandbits(128), version=4).hex  # getrandbits is one C call: thread-safe
+    """A flip's own random key (KRT's event_id and the idempotency key of every re-send of that flip)."""
+    return http.fresh_key()
 
 
 def change_due_key(moment: dt.datetime) -> str:

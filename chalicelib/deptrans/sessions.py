@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pynamodb.exceptions import PutError
-
-from chalicelib.core.dynamo import condition_failed
+from chalicelib.core.dynamo import save_if
 
 from .feeds import feed_fields
 from .lines import Flip
@@ -43,9 +41,5 @@ def record(licence: str, flip: Flip, shift: KrtShift, now: dt.datetime) -> None:
         ended = {"ended_shard": shard_of(licence, FEED_SHARDS), "ended_key": f"{millis:013d}#{licence}"}
     current = SessionStatus(licence_pd_id=licence, flip_seq=flip.seq, **answer, **ended,
                             **feed_fields(licence, licence, now))
-    try:
-        current.save(condition=SessionStatus.licence_pd_id.does_not_exist() | (SessionStatus.flip_seq <= flip.seq))
-    except PutError as error:
-        if not condition_failed(error):
-            raise
-        # A newer flip's answer is already there: this one lives in the history only.
+    # Not saved when a newer flip's answer is already there: this one lives in the history only.
+    save_if(current, SessionStatus.licence_pd_id.does_not_exist() | (SessionStatus.flip_seq <= flip.seq))

@@ -14,7 +14,7 @@ from typing import Iterator
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.core import clock
-from chalicelib.core.dynamo import condition_failed
+from chalicelib.core.dynamo import update_if
 
 from . import sessions
 from .lines import Flip, Schedule, change_due_key, recheck_due_key
@@ -38,17 +38,6 @@ def _pages(index, shards: int, page_size: int, key_condition=None) -> Iterator[l
             listed.extend(got)
         if listed:
             yield listed
-
-
-def update_if(item, actions: list, condition) -> bool:
-    """One conditional UpdateItem: True when it applied, False when its condition did not hold."""
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as error:
-        if condition_failed(error):
-            return False
-        raise
-    return True
 
 
 def _rev_is(row: LicenceLine, rev: int):

@@ -1,11 +1,11 @@
-"""Route sharing HTTP routes: parse -> service -> render."""
+"""Route sharing HTTP routes: parse -> keys / shared_route -> render."""
 from __future__ import annotations
 
 from chalice import Blueprint
 
 from chalicelib.core.api import INTERNAL, PUBLIC, Call, route
 
-from . import service, shared_route
+from . import keys, shared_route
 from .schemas import (
     CargoClaimIn, CargoClaimOut, CorpInfo, CorpInfoOut, PhoneHeaders, SharedRouteInfo, SharedRouteQuery,
     SharedRouteTrack, SharingKeyQuery, SharingKeysOut,
@@ -17,7 +17,7 @@ bp = Blueprint(__name__)
 @route(bp, "/order-route-sharing/v1/sharing_keys", kind=INTERNAL, headers=PhoneHeaders, response=SharingKeysOut)
 def sharing_keys(call: Call) -> dict:
     """Live sharing keys of the phone's orders, newest first (merged into /launch)."""
-    return {"sharing_keys": service.sharing_keys(call.headers.phone_id)}
+    return {"sharing_keys": keys.sharing_keys(call.headers.phone_id)}
 
 
 @route(bp, "/order-route-sharing/v1/corp_info", kind=INTERNAL, query=SharingKeyQuery, response=CorpInfoOut,
@@ -31,7 +31,7 @@ def corp_info(call: Call) -> CorpInfoOut:
        response=CargoClaimOut, errors=(409,))
 def register_cargo_claim(call: Call) -> CargoClaimOut:
     """Register a cargo claim for its recipients; the same claim always gets the same key."""
-    return CargoClaimOut(claim_id=call.body.claim_id, sharing_key=service.register_cargo_claim(call.body))
+    return CargoClaimOut(claim_id=call.body.claim_id, sharing_key=keys.register_cargo_claim(call.body))
 
 
 @route(bp, "/4.0/sharedroute/info", kind=PUBLIC, query=SharedRouteQuery, response=SharedRouteInfo,

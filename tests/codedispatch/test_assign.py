@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.codedispatch import service, store
+from chalicelib.codedispatch import store
+from chalicelib.codedispatch.assign import assign_order
 from chalicelib.codedispatch.models import Assignment, WrongCodes
 from chalicelib.core import clock, queues
 from chalicelib.core.identity import DriverIdentity
@@ -119,7 +120,7 @@ def test_same_driver_tapping_assign_in_parallel_pushes_processing_once(cd, monke
     code = created_code(cd, "order-1")
     me = DriverIdentity("park1", "driver-a")
     read_together(monkeypatch, store, 5)  # five taps read "pending", then all write
-    winners, lost = race([me] * 5, lambda identity: service.assign_order(identity, code, AREA))
+    winners, lost = race([me] * 5, lambda identity: assign_order(identity, code, AREA))
     assert (len(winners), lost) == (5, [])
     assert len(processing_messages()) == 1
 
@@ -157,7 +158,7 @@ def test_two_drivers_in_threads_exactly_one_wins(cd, monkeypatch):
     code = created_code(cd, "order-1")
     drivers = [DriverIdentity("park1", f"driver-{i}") for i in range(6)]
     read_together(monkeypatch, store, len(drivers))  # all six read "pending", then all write
-    winners, lost = race(drivers, lambda identity: service.assign_order(identity, code, AREA))
+    winners, lost = race(drivers, lambda identity: assign_order(identity, code, AREA))
     won = [identity.driver_id for identity in winners]
     assert len(won) == 1 and lost == ["order_already_taken"] * 5
     assert Assignment.get("order-1").driver_id == won[0]

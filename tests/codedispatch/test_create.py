@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from chalicelib.codedispatch import codes, service, store
+from chalicelib.codedispatch import codes, store
+from chalicelib.codedispatch.create import create_order
 from chalicelib.codedispatch.models import AreaCode, Assignment
 from chalicelib.core import clock
 from tests.codedispatch.conftest import (
@@ -111,7 +112,7 @@ def test_a_collision_draws_another_code(cd, monkeypatch):
     assert created_code(cd, "order-1") == "00"
     drawn = iter(["00", "00", "01"])
     monkeypatch.setattr(codes, "generate", lambda settings, length: next(drawn))
-    created = service.create_order("order-2", AREA)
+    created = create_order("order-2", AREA)
     assert (created.code, created.attempts, created.created) == ("01", 3, True)
     assert codes_of("order-2") == ["01"]
 
@@ -145,7 +146,7 @@ def test_an_expired_assignment_of_the_order_is_replaced(cd):
     enable(zones={AREA: {**ZONE, "order_expire_seconds": 60, "driver_due_offset_seconds": 0}})
     created_code(cd, "order-1")
     clock.advance(seconds=61)
-    created = service.create_order("order-1", AREA)
+    created = create_order("order-1", AREA)
     assert created.created and created.attempts == 1
     assert Assignment.get("order-1").code == created.code
     assert Assignment.get("order-1").expires_at == clock.now() + dt.timedelta(seconds=60)
@@ -161,7 +162,7 @@ def test_two_creates_racing_for_one_order_end_with_one_code(cd, monkeypatch):
         return None if len(reads) == 1 else real(order_id)
 
     monkeypatch.setattr(store, "live_assignment", stale_first)
-    loser = service.create_order("order-1", AREA)
+    loser = create_order("order-1", AREA)
     assert (loser.code, loser.created) == (winner, False)
     assert codes_of("order-1") == [winner]  # the loser's guard went with its cancelled transaction
     assert len(reads) == 2  # the stale read, then the re-read after the refused write
@@ -173,7 +174,7 @@ def test_concurrent_creates_for_one_order_in_threads(cd, monkeypatch):
 
     def run():
         try:
-            results.append(service.create_order("order-1", AREA).code)
+            results.append(create_order("order-1", AREA).code)
         except Exception as error:  # noqa: BLE001 - collected and asserted below
             errors.append(error)
 

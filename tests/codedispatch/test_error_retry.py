@@ -8,7 +8,8 @@ attempt only.
 from __future__ import annotations
 
 
-from chalicelib.codedispatch import service, store, upstreams
+from chalicelib.codedispatch import store, upstreams
+from chalicelib.codedispatch.assign import assign_order
 from chalicelib.codedispatch.models import Assignment
 from chalicelib.codedispatch.schemas import ERROR_MESSAGES
 from chalicelib.core import clock
@@ -121,7 +122,7 @@ def test_two_drivers_racing_to_retry_one_wins(cd, upstream, monkeypatch):
     code = errored(cd, upstream)
     drivers = [DriverIdentity("park1", f"driver-{i}") for i in range(5)]
     read_together(monkeypatch, store, len(drivers))  # all read "error", then all write
-    winners, lost = race(drivers, lambda identity: service.assign_order(identity, code, AREA))
+    winners, lost = race(drivers, lambda identity: assign_order(identity, code, AREA))
     won = [identity.driver_profile_id for identity in winners]
     assert len(won) == 1 and lost == ["order_already_taken"] * 4
     stored = Assignment.get("order-1")

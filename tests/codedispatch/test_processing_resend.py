@@ -4,12 +4,12 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.codedispatch import service
+from chalicelib.codedispatch import processing
 from chalicelib.codedispatch.models import Assignment
 from chalicelib.core import clock, queues
 from tests.codedispatch.conftest import assign, created_code, processing_messages, status
 
-AFTER = service.PROCESSING_RESEND_AFTER.total_seconds()
+AFTER = processing.PROCESSING_RESEND_AFTER.total_seconds()
 
 
 @pytest.fixture

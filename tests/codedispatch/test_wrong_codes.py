@@ -8,9 +8,10 @@ import threading
 
 import pytest
 
-from chalicelib.codedispatch import codes, service
+from chalicelib.codedispatch import codes
+from chalicelib.codedispatch.assign import assign_order
 from chalicelib.codedispatch.models import WrongCodes
-from chalicelib.codedispatch.service import TooManyAttempts
+from chalicelib.codedispatch.wrong_codes import TooManyAttempts
 from chalicelib.core import clock
 from chalicelib.core.identity import DriverIdentity
 from chalicelib.core.errors import AppError, NotFound
@@ -212,7 +213,7 @@ def test_concurrent_guesses_never_exceed_the_limit(cd, monkeypatch):
     def guess(i):
         barrier.wait(timeout=10)
         try:
-            service.assign_order(driver, f"{900000 + i}", AREA)
+            assign_order(driver, f"{900000 + i}", AREA)
         except (NotFound, TooManyAttempts) as error:
             outcomes.append(error.code)
 

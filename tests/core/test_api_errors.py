@@ -53,12 +53,12 @@ def test_rejected_values_are_not_echoed_back(client):
 
 
 def test_unexpected_failure_is_500_in_our_shape_and_logged(client, monkeypatch, capsys):
-    from chalicelib.route_sharing import service
+    from chalicelib.route_sharing import keys
 
     def broken(phone_id):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(service, "sharing_keys", broken)
+    monkeypatch.setattr(keys, "sharing_keys", broken)
     answer = client.http.get("/order-route-sharing/v1/sharing_keys", headers={"X-YaTaxi-PhoneId": "p"})
     assert_error(answer, 500, "internal_error")
     assert b"boom" not in answer.body

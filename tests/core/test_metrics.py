@@ -13,7 +13,7 @@ from chalicelib.core.queues import handle_batch, handle_batch_together
 from chalicelib.core.schema import Schema
 from chalicelib.picker_orders.tasks import PICKER_ORDERS_QUEUE
 from tests.conftest import failed_ids
-from chalicelib.route_sharing import service as route_sharing, upstreams as route_sharing_upstreams
+from chalicelib.route_sharing import keys as route_sharing, upstreams as route_sharing_upstreams
 from chalicelib.route_sharing.schemas import SaveKeyMessage
 from local.simulator.server import Fault
 

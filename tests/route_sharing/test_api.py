@@ -13,7 +13,7 @@ import time
 import pytest
 
 from chalicelib.core import clock
-from chalicelib.route_sharing import service
+from chalicelib.route_sharing import keys
 from chalicelib.route_sharing.models import SharingKeyItem
 from chalicelib.route_sharing.schemas import FinishOrderMessage, SaveKeyMessage
 from local.simulator.server import Fault
@@ -35,9 +35,9 @@ def now(client):
 
 
 def save(order_id: str, key: str, *, tariff: str = "express", corp: str | None = None, phones=("phone-b",)) -> str:
-    outcome = service.save_keys([SaveKeyMessage(order_id=order_id, tariff_class=tariff, phone_ids=list(phones),
+    outcome = keys.save_keys([SaveKeyMessage(order_id=order_id, tariff_class=tariff, phone_ids=list(phones),
                                                 corp_client_id=corp, sharing_key=key, created_at=T0)])
-    assert outcome == [service.SaveOutcome.SAVED]
+    assert outcome == [keys.SaveOutcome.SAVED]
     return key
 
 
@@ -236,7 +236,7 @@ def test_a_key_unknown_here_passes_the_protocol_through(client, upstream, now):
 def test_unknown_expired_and_malformed_keys(client, upstream, now):
     save("o1", "key-o1-00001")
     save("o2", "key-o2-00001")
-    service.finish_order(FinishOrderMessage(order_id="o2", finished_at=T0))
+    keys.finish_order(FinishOrderMessage(order_id="o2", finished_at=T0))
     clock.freeze(T0 + dt.timedelta(days=7, seconds=1))  # past the default max order lifetime
     for key in ("key-o1-00001", "key-o2-00001"):
         assert_error(client.http.get(f"{INFO}?key={key}"), 404, "sharing_key_not_found")

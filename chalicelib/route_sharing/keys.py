@@ -1,4 +1,4 @@
-"""Rules of route sharing.
+"""Sharing keys: saving an order's key for its phones, finishing it, reading a phone's keys.
 
 Saving: an order of a shared tariff gets one sharing key, visible to each of its phones. A batch of saves
 is written in ONE DynamoDB transaction; every item is conditional (attribute_not_exists), so a redelivered
