@@ -28,7 +28,7 @@ from pynamodb.connection.base import Connection  # noqa: E402
 from app import app  # noqa: E402,F401  (registers the tables and queues)
 from chalicelib.core import aws, config, http, queues  # noqa: E402
 from chalicelib.core.settings import reload_settings  # noqa: E402
-from chalicelib.infra import _all_tables, table_resource  # noqa: E402
+from deploy.template import _all_tables, table_resource  # noqa: E402
 from chalicelib.scooters import finder, follower, planner  # noqa: E402
 from chalicelib.scooters.schemas import PlanMessage  # noqa: E402
 from local.simulator.server import serve  # noqa: E402

@@ -16,7 +16,7 @@ import requests
 from chalicelib.core.errors import UpstreamRejected
 from chalicelib.deptrans import krt
 from chalicelib.deptrans import upstreams as deptrans_upstreams
-from chalicelib.platform import authorizers
+from chalicelib.core import authorizers
 from chalicelib.scooters import courier_upstreams, planner
 from chalicelib.scooters import upstreams as scooters_upstreams
 from chalicelib.scooters.models import RechargeTask

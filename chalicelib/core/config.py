@@ -8,6 +8,10 @@
 A config is one value; an experiment chooses its value per call (ExperimentDef below; the stored shape and
 the predicate language are in core/experiments.py).
 
+Each service defines its configs in its own modules; the config API (chalicelib/platform) serves them all, so in
+the platform's own Lambda function, which imports no service, lookup() first imports the modules that define them
+(named by the build in its environment: core.settings config_modules; deploy/api_functions.py).
+
 A value not stored yet is the code's default. Reads are cached per process for a short time
 (CONFIG_CACHE_SECONDS), so a change reaches every Lambda within that time. A stored value that no
 longer validates (the schema changed) falls back to the default and is logged, never crashes a handler.
@@ -16,7 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import json
+import sys
 import time
 from typing import Any, Generic, TypeVar
 
@@ -50,6 +56,7 @@ class ConfigDef(Generic[T]):
     type_: Any
     raw_default: Any
     description: str
+    module: str = ""  # where it is defined: the build names these modules to the config API's function
     _cached: tuple[float, Any] | None = None
     kind = "config"
 
@@ -120,10 +127,24 @@ def _register(definition: ConfigDef) -> ConfigDef:
 def define(name: str, type_: Any, default: Any, description: str = "") -> ConfigDef:
     """Define a config: one value of `type_` for every caller. `default` is raw data, as it would be stored
     (validated on first use): a model instance here would build that model's validator at import."""
-    return _register(ConfigDef(name=name, type_=type_, raw_default=default, description=description))
+    return _register(ConfigDef(name=name, type_=type_, raw_default=default, description=description,
+                               module=_caller_module()))
+
+
+def _caller_module() -> str:
+    return sys._getframe(2).f_globals.get("__name__", "")
+
+
+@functools.cache
+def _import_every_definition() -> None:
+    """The modules that define configs, as the function's environment names them (none outside the config API's
+    function: there every module is imported already, or only the function's own configs are ever read)."""
+    for module in get_settings().config_modules:
+        importlib.import_module(module)
 
 
 def lookup(name: str) -> ConfigDef:
+    _import_every_definition()
     definition = REGISTRY.get(name)
     if definition is None:
         raise NotFound(f"config {name} is unknown", code="config_not_found")
@@ -241,7 +262,7 @@ def experiment(name: str, type_: Any, default: Any, description: str = "", *,
                kwargs: tuple[str, ...]) -> ExperimentDef:
     """Define an experiment: a value of `type_` chosen per call from `kwargs` (the names the code passes)."""
     return _register(ExperimentDef(name=name, type_=type_, raw_default=default, description=description,
-                                   kwargs=tuple(kwargs)))
+                                   module=_caller_module(), kwargs=tuple(kwargs)))
 
 
 def forget_all_caches() -> None:
