@@ -24,7 +24,7 @@ import importlib
 import json
 import sys
 import time
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 from pynamodb.attributes import UnicodeAttribute
@@ -32,13 +32,23 @@ from pynamodb.exceptions import DoesNotExist
 
 from . import clock
 from .errors import BadRequest, NotFound, validation_details
-from .experiments import Compiled, ExperimentValue, args_of, compile_predicate, percent_bucket  # noqa: F401
 from .logs import get_logger
 from .settings import get_settings
 from .storage import EpochSeconds, Table, TableMeta
 
+if TYPE_CHECKING:
+    from .experiments import Compiled, ExperimentValue
+
 log = get_logger(__name__)
 T = TypeVar("T")
+
+
+def _language():
+    """The experiments' language (core/experiments.py), imported when the first experiment is used: its pydantic
+    classes cost a cold start ~7 ms, which a function that reads plain configs only never needs to pay."""
+    from . import experiments
+
+    return experiments
 
 
 class ConfigValue(Table):
@@ -192,7 +202,7 @@ class ExperimentDef(ConfigDef[T]):
 
     @functools.cached_property
     def adapter(self) -> TypeAdapter:
-        return TypeAdapter(ExperimentValue[self.type_])
+        return TypeAdapter(_language().ExperimentValue[self.type_])
 
     @functools.cached_property
     def default(self) -> T:
@@ -201,7 +211,7 @@ class ExperimentDef(ConfigDef[T]):
     @functools.cached_property
     def default_stored(self) -> ExperimentValue:
         """The experiment while nothing valid is stored: no clauses, the code's default."""
-        return ExperimentValue[self.type_](clauses=[], default=self.default)
+        return _language().ExperimentValue[self.type_](clauses=[], default=self.default)
 
     def get(self, **kwargs: Any) -> T:
         return super().get().match(kwargs)
@@ -212,8 +222,10 @@ class ExperimentDef(ConfigDef[T]):
         return super().get()
 
     def compile(self, stored: ExperimentValue) -> Compiled[T]:
-        return Compiled(stored=stored, rules=tuple((compile_predicate(clause.predicate, self.name), clause.value)
-                                                    for clause in stored.clauses))
+        language = _language()
+        rules = tuple((language.compile_predicate(clause.predicate, self.name), clause.value)
+                      for clause in stored.clauses)
+        return language.Compiled(stored=stored, rules=rules)
 
     def parse_stored(self, text: str) -> ExperimentValue:
         """The stored experiment. A plain value stored before the name became an experiment reads as an
@@ -242,7 +254,7 @@ class ExperimentDef(ConfigDef[T]):
                                  '{"clauses": [...], "default": ...} or a plain value',
                                  code="invalid_config_value", details=validation_details(error)) from None
         experiment = super().validate(raw)
-        unknown = set().union(*(args_of(c.predicate) for c in experiment.clauses)) - set(self.kwargs)
+        unknown = set().union(*(_language().args_of(c.predicate) for c in experiment.clauses)) - set(self.kwargs)
         if unknown:
             # A misspelt kwarg would never match: refuse it rather than silently serve the default.
             raise BadRequest(f"experiment {self.name} is evaluated with kwargs {', '.join(self.kwargs) or '(none)'}"
