@@ -1,10 +1,12 @@
 """Once its imports are done, a Lambda process freezes them out of the garbage collector's way, once."""
 from __future__ import annotations
 
-import json
 import os
+import socket
 import subprocess
 import sys
+
+import pytest
 
 from chalicelib.core.settings import ROUTE_MODULES_VARIABLE
 from tests.conftest import ROOT
@@ -63,6 +65,33 @@ def test_an_api_function_loads_its_own_routes_only_and_makes_its_dynamodb_client
                 ROUTE_MODULES_VARIABLE: "chalicelib.route_sharing.api"})
     answer = subprocess.run([sys.executable, "-c", API_FUNCTION], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120)
+    assert answer.returncode == 0 and answer.stdout.strip() == "ok", answer.stderr[-2000:]
+
+
+def test_the_api_functions_init_rehearses_its_dynamodb_reads_without_sending_anything():
+    """The init phase runs a GetItem and a Query through the client against a canned answer (so the first
+    request does not pay botocore's first-call work): nothing may reach DynamoDB, which the role might refuse."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.5)
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    env.update({"AWS_LAMBDA_FUNCTION_NAME": "taxi-delivery-test-RouteSharingApi", ROUTE_MODULES_VARIABLE:
+                "chalicelib.route_sharing.api", "AWS_ENDPOINT_URL": "http://127.0.0.1:%d" % listener.getsockname()[1]})
+    code = ("import sys, botocore.client\n"
+            "calls = []\n"
+            "original = botocore.client.BaseClient._make_api_call\n"
+            "botocore.client.BaseClient._make_api_call = lambda c, o, p: calls.append(o) or original(c, o, p)\n"
+            "from chalicelib.core import api_function\n"
+            "assert calls == ['GetItem', 'Query'], calls\n"
+            "print('ok')")
+    try:
+        answer = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=120)
+        with pytest.raises(socket.timeout):
+            listener.accept()  # no connection was ever opened
+    finally:
+        listener.close()
     assert answer.returncode == 0 and answer.stdout.strip() == "ok", answer.stderr[-2000:]
 
 
