@@ -12,11 +12,14 @@ time is what an import costs once the page cache is warm, whatever else runs), s
 start (equal for every subject) nor another process's load dilutes the ratios; requests are wall time, moto's
 answers included, as a caller waits them.
 
-  floor      `import chalice, boto3, pydantic, pynamodb.models` and one DynamoDB client: no line of ours
+  floor      `import chalice, boto3, pydantic, pynamodb.models` and one DynamoDB client: no line of ours (and, for
+             scale, the same without boto3: the app uses botocore alone)
   <Function> its handler module imported (chalicelib.core.api_function: its service's routes, its DynamoDB client
              made in the init phase), then its route called twice as Lambda calls it (API Gateway's proxy event;
              moto's server on 127.0.0.1 with seeded tables)
-             targets: RouteSharingApi <= 1.15x the floor, every API function <= 1.3x; first request <= 2x the second
+             targets: RouteSharingApi <= 1.15x the floor, every API function <= 1.3x; first request <= 2x the second;
+             what each request spent in AWS calls (and how many) and in building pydantic validators, so a first
+             request over 2x the second says why
   no bytecode  the same import from the zip without its .pyc              target: shipped <= 0.5x of this
   its libraries  exactly the library modules the function's import loads (in its order, GC off as the function
              has it) and its DynamoDB client: the floor for that function's code, so import - this = our own code
@@ -95,12 +98,40 @@ botocore.session.get_session().create_client("dynamodb", "us-east-1")
 gc.enable()
 print((time.process_time() - started) * 1000)
 """
-# The function as Lambda runs it: its handler imported, then called with API Gateway's proxy event, twice.
+# The function as Lambda runs it: its handler imported, then called with API Gateway's proxy event, twice. What
+# each request spends in AWS calls and in building pydantic validators is recorded too (wrapped after the import).
 REQUEST = """
 import json, sys, time
 started = time.process_time()
 from chalicelib.core import api_function
 imported = time.process_time()
+
+import botocore.client
+import pydantic.type_adapter
+from pydantic._internal import _model_construction
+
+spent = {"aws": 0.0, "calls": 0, "pydantic": 0.0}
+building = [0]
+
+
+def timed(function, key, outermost=False):
+    def wrapper(*args, **kwargs):
+        begin = time.perf_counter()
+        building[0] += outermost
+        try:
+            return function(*args, **kwargs)
+        finally:
+            building[0] -= outermost
+            if not outermost or not building[0]:
+                spent[key] += (time.perf_counter() - begin) * 1000
+            spent["calls"] += key == "aws"
+    return wrapper
+
+
+botocore.client.BaseClient._make_api_call = timed(botocore.client.BaseClient._make_api_call, "aws")
+_model_construction.complete_model_class = timed(_model_construction.complete_model_class, "pydantic", True)
+pydantic.type_adapter.TypeAdapter._init_core_attrs = timed(pydantic.type_adapter.TypeAdapter._init_core_attrs,
+                                                           "pydantic", True)
 
 
 class Context:
@@ -113,13 +144,15 @@ class Context:
 
 
 event, expected = json.loads(sys.argv[1]), int(sys.argv[2])
-times = []
-for _ in range(2):
+found = {"import": (imported - started) * 1000}
+for request in ("first", "second"):
+    spent.update(aws=0.0, calls=0, pydantic=0.0)
     begin = time.perf_counter()
     answer = api_function.app(event, Context())
-    times.append((time.perf_counter() - begin) * 1000)
+    found[request] = (time.perf_counter() - begin) * 1000
     assert answer["statusCode"] == expected, answer
-print(json.dumps({"import": (imported - started) * 1000, "first": times[0], "second": times[1]}))
+    found.update({f"{request} {key}": value for key, value in spent.items()})
+print(json.dumps(found))
 """
 
 
@@ -270,12 +303,17 @@ def report(samples: dict[tuple, list[float]], zip_mb: float) -> None:
               f"{imported_median / floor_median:4.2f}x {TARGETS.get(name, EVERY_FUNCTION_TARGET):5.2f}x "
               f"{bare:7.1f} {imported / bare:6.2f}x {best[(name, 'libraries')]:8.1f} "
               f"{imported - best[(name, 'libraries')]:5.1f}")
-    print(f"  {'function':16s} {'route':32s} {'1st request':>15s} {'2nd request':>13s} {'1st/2nd':>13s}  (<= 2x)")
+    print(f"  {'function':16s} {'route':32s} {'1st request':>15s} {'2nd request':>13s} {'1st/2nd':>13s}  (<= 2x)   "
+          "median 1st: AWS calls (ms), pydantic builds (ms); 2nd: AWS calls (ms)")
     for name, title, _, _ in CASES:
         keys = [(name, title, "first"), (name, title, "second")]
         (first, second), (first_median, second_median) = [best[k] for k in keys], [median[k] for k in keys]
+        parts = {part: median[(name, title, part)] for part in ("first calls", "first aws", "first pydantic",
+                                                                "second calls", "second aws")}
         print(f"  {name:16s} {title:32s} {first:6.1f} / {first_median:6.1f} {second:5.1f} / {second_median:5.1f} "
-              f"{first / second:5.2f}x / {first_median / second_median:4.2f}x")
+              f"{first / second:5.2f}x / {first_median / second_median:4.2f}x   "
+              f"{parts['first calls']:.0f} ({parts['first aws']:.1f}), {parts['first pydantic']:.1f}; "
+              f"{parts['second calls']:.0f} ({parts['second aws']:.1f})")
     hot = first_case["RouteSharingApi"]
     waited = median[("RouteSharingApi", hot, "import")] + median[("RouteSharingApi", hot, "first")]
     print(f"  RouteSharingApi: import + first request {waited:.1f} ms, median (what a cold caller of the hot route "
