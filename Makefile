@@ -59,13 +59,10 @@ redrive: $(VENV)/.installed
 	@test -n "$(QUEUE)" || { echo "usage: make redrive QUEUE=<name> [AWS=1]"; exit 2; }
 	$(PY) -m local.redrive $(QUEUE) $(if $(AWS),--aws)
 
-# The deployable artefact for a real account: build/$(STAGE)/sam.json + deployment.zip (no AWS access needed).
+# The deployable artefact for a real account: build/$(STAGE)/package/{sam.json,deployment.zip} (no AWS access
+# needed): the generated resources, `chalice package`, then deploy/package.py's own steps (see its docstring).
 package: $(VENV)/.installed
-	mkdir -p build/$(STAGE)
-	env -u AWS_ENDPOINT_URL $(PY) -m chalicelib.infra --stage $(STAGE) > build/$(STAGE)/resources.json
-	env -u AWS_ENDPOINT_URL AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/bin/chalice package \
-		--stage $(STAGE) --merge-template build/$(STAGE)/resources.json build/$(STAGE)/package
-	$(PY) -m tools.bytecode build/$(STAGE)/package
+	env -u AWS_ENDPOINT_URL $(PY) -m deploy.package --stage $(STAGE) build/$(STAGE)
 
 bench: $(VENV)/.installed
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

@@ -43,7 +43,7 @@ def deliver(client, function: str, queue: str, bodies: list[dict], tag: str) -> 
 def create_tables(stage: str = "local") -> None:
     """Every table of the app, as the deploy template defines it (TTL is switched on apart there: left off)."""
     from chalicelib.core import aws
-    from chalicelib.infra import _all_tables, table_resource
+    from deploy.template import _all_tables, table_resource
 
     dynamodb = aws.client("dynamodb")
     for model in _all_tables():
@@ -56,7 +56,7 @@ def fresh_tables() -> None:
     """Process caches dropped and every table made again, empty (between the cases of a bench, under moto)."""
     from chalicelib.core import aws, config, http
     from chalicelib.core.settings import reload_settings
-    from chalicelib.infra import _all_tables
+    from deploy.template import _all_tables
 
     reload_settings()
     aws.reset_clients()

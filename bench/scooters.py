@@ -31,7 +31,7 @@ from pynamodb.connection.base import Connection  # noqa: E402
 from app import app  # noqa: E402,F401  (registers the tables and queues)
 from chalicelib.core import aws, config, http, queues  # noqa: E402
 from chalicelib.core.settings import reload_settings  # noqa: E402
-from chalicelib.infra import _all_tables, table_resource  # noqa: E402
+from deploy.template import _all_tables, table_resource  # noqa: E402
 from chalicelib.core import clock  # noqa: E402
 from chalicelib.scooters.recharge import finder, follower, planner, reconciler  # noqa: E402
 from chalicelib.scooters.recharge.lifecycle import PERFORMER_FOUND  # noqa: E402

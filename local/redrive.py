@@ -19,7 +19,7 @@ import time
 
 from botocore.exceptions import ClientError
 
-from chalicelib.infra import DLQ_SUFFIX
+from deploy.template import DLQ_SUFFIX
 # What SQS answers for an action a server does not implement (an emulator without the move task).
 _UNSUPPORTED = {"InvalidAction", "UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation",
                 "UnknownOperationException", "NotImplemented", "InvalidParameterValue"}

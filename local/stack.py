@@ -40,6 +40,8 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from localstack_client import session as localstack_session
 
+from deploy.package import package
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / "local" / ".state"
 BUILD_DIR = ROOT / "build" / "local"
@@ -155,30 +157,6 @@ def stop_process(process: subprocess.Popen | None, timeout: float = 10) -> None:
 
 # --- package and deploy -------------------------------------------------------------------------------
 
-def package(stage: str = "local", build_dir: pathlib.Path = BUILD_DIR,
-            bytecode: bool = True) -> tuple[dict, pathlib.Path]:
-    """Package as `make package` does: the resources generated from the code, `chalice package
-    --merge-template`, then the bytecode step (tools/bytecode.py); returns the SAM template and the zip.
-    The local stack, the cold-start bench and the template tests all package through here."""
-    build_dir.mkdir(parents=True, exist_ok=True)
-    python = sys.executable
-    env = {**os.environ, "AWS_DEFAULT_REGION": REGION}
-    env.pop("AWS_ENDPOINT_URL", None)
-    resources = subprocess.run([python, "-m", "chalicelib.infra", "--stage", stage], cwd=ROOT, env=env,
-                               check=True, capture_output=True, text=True).stdout
-    (build_dir / "resources.json").write_text(resources)
-    out = build_dir / "package"
-    shutil.rmtree(out, ignore_errors=True)
-    chalice = pathlib.Path(python).parent / "chalice"
-    subprocess.run([str(chalice), "package", "--stage", stage, "--merge-template",
-                    str(build_dir / "resources.json"), str(out)], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    if bytecode:  # the functions (and the emulator's) run the same Python minor: tools/bytecode.py checks it
-        subprocess.run([python, "-m", "tools.bytecode", str(out)], cwd=ROOT, env=env, check=True,
-                       stdout=subprocess.DEVNULL)
-    return json.loads((out / "sam.json").read_text()), out / "deployment.zip"
-
-
 def _upload(zip_path: pathlib.Path) -> str:
     s3 = aws_client("s3")
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
@@ -234,7 +212,7 @@ def seed_parameters() -> None:
 def deploy() -> dict:
     started = time.monotonic()
     seed_parameters()
-    template, zip_path = package()
+    template, zip_path = package("local", BUILD_DIR)
     code_uri = _upload(zip_path)
     for resource in template["Resources"].values():
         if resource.get("Type") == "AWS::Serverless::Function":

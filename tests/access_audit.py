@@ -2,9 +2,9 @@
 
 A pytest plugin (`pytest -p tests.access_audit`; `make test` and `make unit` load it). While a test runs, each
 botocore call (boto3 and PynamoDB alike) made inside a handler is attributed to the Lambda function that
-handler belongs to: a route -> the API handler (and its service's route grant), a queue or schedule handler ->
-its own function, an authorizer -> its own. The call's (action, resource) pairs are checked against the
-generated policy of that function (chalicelib/infra.py, from the grants in chalicelib/<service>/access.py).
+handler belongs to: a route -> its service's API function (and its own blueprint's route grant), a queue or
+schedule handler -> its own function, an authorizer -> its own. The call's (action, resource) pairs are checked against the
+generated policy of that function (deploy/template.py, from the grants in chalicelib/<service>/access.py).
 A call the policy does not allow fails as IAM would (AccessDeniedException) AND fails the test, naming the
 function and the table or queue: code that starts using a table it did not declare cannot pass `make test`.
 Calls made outside handlers (test set-up, assertions) are not attributed.
@@ -33,8 +33,8 @@ _current: contextvars.ContextVar[tuple[str, str | None] | None] = contextvars.Co
 class Audit:
     def __init__(self, app, stage: str | None = None):
         from chalicelib.core import access
-        from chalicelib.infra import build, stage_lambda_timeout, stage_operations
-        from chalicelib.infra_access import Function, functions_of, policy_statements
+        from deploy.roles import Function, functions_of, policy_statements
+        from deploy.template import build, stage_lambda_timeout, stage_operations
 
         self.app = app
         # Built for the stage the tests run as, so "{stage}" in a parameter name is the one the code reads.
@@ -45,7 +45,8 @@ class Audit:
         self.allowed: dict[str, set] = {
             name: iam.allowed(resources, iam.statements_of(resources[f.role_id]))
             for name, f in self.functions.items() if f.role_id in resources}
-        # A service's routes: only what that service's route grant says (stricter than the API handler's union).
+        # A blueprint's routes: only what that blueprint's route grant says (stricter than its service's function,
+        # the union of the service's route blueprints).
         self.route_allowed: dict[str, set] = {}
         for module, grant in access.ROUTE_GRANTS.items():
             pseudo = Function(module, "RouteGrant", "RouteGrantRole", "api")
@@ -118,14 +119,17 @@ def install(app) -> Audit:
     if _audit is not None and _audit.app is app:
         return _audit
     from chalice.app import ChaliceAuthorizer
-    from chalicelib.core.access import API_FUNCTION, route_module_of
+    from deploy.grants import route_module_of
+    from deploy.roles import api_functions_of
 
     _audit = Audit(app)
+    function_of_module = {module: function.name for function in api_functions_of(app)
+                          for module in function.route_modules}
     for methods in app.routes.values():
         for entry in methods.values():
             if not getattr(entry.view_function, "__audited__", False):
-                entry.view_function = _attributed(entry.view_function, API_FUNCTION,
-                                                  route_module_of(entry.view_function))
+                module = route_module_of(entry.view_function)
+                entry.view_function = _attributed(entry.view_function, function_of_module[module], module)
     for source in app.event_sources:
         handler = app.handler_map.get(source.name)
         if handler is not None and not getattr(handler, "__audited__", False):

@@ -27,7 +27,7 @@ from moto import mock_aws  # noqa: E402
 from app import app  # noqa: E402
 from chalicelib.core import aws, clock, config, dynamo, http, queues  # noqa: E402
 from chalicelib.core.settings import reload_settings  # noqa: E402
-from chalicelib.infra import _all_tables, table_resource  # noqa: E402
+from deploy.template import _all_tables, table_resource  # noqa: E402
 from local.simulator.server import serve  # noqa: E402
 
 

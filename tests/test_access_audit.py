@@ -33,8 +33,8 @@ def test_a_handler_writing_a_table_it_did_not_declare_fails_like_iam_would(clien
     assert failed_ids(answer) == ["msg-0"]  # refused as on AWS: the message is retried, then reaches the DLQ
 
 
-def test_a_route_using_another_services_table_fails_even_inside_the_api_handler(client, monkeypatch):
-    """The API handler may read configs for every service; a route module may only use its own grant."""
+def test_a_route_using_a_table_its_blueprint_did_not_declare_fails(client, monkeypatch):
+    """A route module may use only its own blueprint's grant, even where its function's role would allow more."""
     audit = access_audit.install(app)
     module = "chalicelib.platform.api"
     monkeypatch.setitem(audit.route_allowed, module,

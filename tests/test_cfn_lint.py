@@ -1,7 +1,7 @@
 """cfn-lint with the serverless rules (cfn-lint-serverless) passes the packaged prod template: no error, no warning.
 
 A rule that does not apply to one resource is silenced in that resource's metadata, with the reason
-(chalicelib/infra_ops.py: lint_ignore), never here.
+(deploy/ops.py: lint_ignore), never here.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import requests
 from chalicelib.core.errors import UpstreamRejected
 from chalicelib.deptrans import krt
 from chalicelib.deptrans import upstreams as deptrans_upstreams
-from chalicelib.platform import authorizers
+from chalicelib.core import authorizers
 from chalicelib.scooters.courier import upstreams as courier_upstreams
 from chalicelib.scooters.recharge import attempts
 from chalicelib.scooters.recharge import upstreams as scooters_upstreams

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from app import app
 from chalicelib.core.queues import PRODUCED_QUEUES
-from chalicelib.infra import _all_tables
+from deploy.template import _all_tables
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -1,4 +1,6 @@
-"""The deploy template (what `chalice package` builds, merged with chalicelib/infra.py) matches the code."""
+"""The deploy template (what `chalice package` builds, merged with deploy/template.py) matches the code.
+
+The per-service API functions have their own tests: tests/test_api_functions.py."""
 from __future__ import annotations
 
 import atexit
@@ -18,13 +20,13 @@ import pytest
 from chalice.utils import to_cfn_resource_name
 
 from app import app
-from chalicelib import infra_edge
-from chalicelib.core import access
+from chalicelib.core import access, authorizers
 from chalicelib.core.api import DRIVER, EATS_USER, INTERNAL, PUBLIC, ROUTES
 from chalicelib.core.storage import ttl_attribute_name
-from chalicelib.infra import _all_tables, build, stage_lambda_timeout, stage_operations
-from chalicelib.platform import authorizers
-from local import stack as local_stack
+from deploy import edge, grants
+from deploy.package import package
+from deploy.roles import Function, functions_of
+from deploy.template import _all_tables, build, stage_lambda_timeout, stage_operations
 from tests import iam
 from tests.codedispatch.conftest import AREA as CODES_AREA, assign as codedispatch_assign, cd, created_code  # noqa: F401
 from tests.core.test_metrics import emf_records
@@ -38,7 +40,7 @@ def package_prod() -> pathlib.Path:
     out = pathlib.Path(tempfile.mkdtemp(prefix="taxi-package-"))
     atexit.register(shutil.rmtree, out, ignore_errors=True)
     # Without the bytecode step: tests/test_bytecode.py runs it on a copy, the step under test.
-    _, zip_path = local_stack.package("prod", out, bytecode=False)
+    _, zip_path = package("prod", out, bytecode=False)
     return zip_path.parent
 
 
@@ -94,9 +96,8 @@ def test_every_schedule_is_in_the_template(template):
 
 
 def test_every_handler_imports_on_its_own_without_app_py(template):
-    handlers = sorted({f["Properties"]["Handler"] for f in resources_of(template, "AWS::Serverless::Function").values()}
-                      - {"app.app"})
-    assert handlers
+    handlers = sorted({f["Properties"]["Handler"] for f in resources_of(template, "AWS::Serverless::Function").values()})
+    assert handlers and "app.app" not in handlers  # no function runs the whole app
     script = (
         "import importlib, sys\n"
         f"for handler in {handlers!r}:\n"
@@ -122,13 +123,23 @@ def test_deployed_tables_survive_stack_deletion_and_gateway_errors_share_our_sha
 PROD_OPERATIONS = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["prod"]["operations"]
 
 
-def function_names(template) -> dict[str, str]:
-    """Template logical id -> Chalice function name (by handler string)."""
-    by_handler = {"app.app": access.API_FUNCTION}
-    by_handler.update({source.handler_string: source.name for source in app.event_sources})
+def function_names(template) -> dict[str, Function]:
+    """Template logical id -> the app's function (each event handler and authorizer by its handler string, each
+    API function by the route modules its environment names): every function of the template is one of the app's."""
+    by_handler = {source.handler_string: source.name for source in app.event_sources}
     by_handler.update({auth.handler_string: auth.name for auth in app.builtin_auth_handlers})
-    return {logical_id: by_handler[f["Properties"]["Handler"]]
-            for logical_id, f in resources_of(template, "AWS::Serverless::Function").items()}
+    functions = {function.logical_id: function for function in functions_of(app)}
+    found = {}
+    for logical_id, resource in resources_of(template, "AWS::Serverless::Function").items():
+        function = functions[logical_id]
+        if function.kind == "api":
+            variables = resource["Properties"]["Environment"]["Variables"]
+            assert tuple(variables["API_ROUTE_MODULES"].split(",")) == function.route_modules, logical_id
+        else:
+            assert by_handler[resource["Properties"]["Handler"]] == function.name, logical_id
+        found[logical_id] = function
+    assert set(found) == set(functions)
+    return found
 
 
 def role_statements(template, function: dict) -> list[dict]:
@@ -136,55 +147,57 @@ def role_statements(template, function: dict) -> list[dict]:
     return iam.statements_of(template["Resources"][role_id])
 
 
-def expected_permissions(logical_id: str, name: str) -> set:
+def expected_permissions(logical_id: str, function: Function) -> set:
     """What a function may do, worked out from its grant and the handler alone."""
-    grant = access.grant_for(name, app)
+    name = function.name
+    grant = grants.grant_for(function, app)
     assert grant is not None, f"{name} has no grant"
     expected = {(action, f"log-group//aws/lambda/${{AWS::StackName}}-{logical_id}:*")
                 for action in ("logs:CreateLogStream", "logs:PutLogEvents")}
     expected |= {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
     for model in grant.read:
         table = model.Meta.table_name
-        expected |= {(action, f"table/{table}") for action in access.TABLE_READ_ACTIONS}
+        expected |= {(action, f"table/{table}") for action in grants.TABLE_READ_ACTIONS}
         expected |= {("dynamodb:Query", f"table/{table}/index/{index['index_name']}")
                      for index in model._get_schema()["global_secondary_indexes"]}
     for model in grant.write:
-        expected |= {(action, f"table/{model.Meta.table_name}") for action in access.TABLE_WRITE_ACTIONS}
-    expected |= {(action, f"queue/{queue}") for queue in grant.send for action in access.QUEUE_SEND_ACTIONS}
+        expected |= {(action, f"table/{model.Meta.table_name}") for action in grants.TABLE_WRITE_ACTIONS}
+    expected |= {(action, f"queue/{queue}") for queue in grant.send for action in grants.QUEUE_SEND_ACTIONS}
     expected |= {("ssm:GetParameter", "parameter" + p.replace("{stage}", "prod")) for p in grant.parameters}
     expected |= {("secretsmanager:GetSecretValue", "secret/" + s.replace("{stage}", "prod")) for s in grant.secrets}
     for source in app.event_sources:
         if source.name != name:
             continue
         if getattr(source, "queue", None):
-            expected |= {(action, f"queue/{source.queue}") for action in access.QUEUE_CONSUME_ACTIONS}
+            expected |= {(action, f"queue/{source.queue}") for action in grants.QUEUE_CONSUME_ACTIONS}
         if hasattr(source, "schedule_expression"):
             expected.add(("sqs:SendMessage", f"queue/{name}_failures"))
     return expected
 
 
 def test_every_function_and_route_module_declares_its_grant():
-    assert access.missing_grants(app) == [], "declare them in chalicelib/<service>/access.py"
+    assert grants.missing_grants(app) == [], "declare them in chalicelib/<service>/access.py"
 
 
 def test_a_function_can_touch_exactly_what_it_declares(template):
     names = function_names(template)
-    assert access.API_FUNCTION in names.values() and len(names) >= 5
+    assert "RouteSharingApi" in names and len(names) >= 5
     for logical_id, function in resources_of(template, "AWS::Serverless::Function").items():
         granted = iam.allowed(template["Resources"], role_statements(template, function))
         assert granted == expected_permissions(logical_id, names[logical_id]), logical_id
 
 
 def test_tables_are_writable_only_by_the_functions_that_declare_them(template):
-    """E.g. the picker updater cannot rewrite route sharing keys, and no function but the API writes configs."""
+    """E.g. the picker updater cannot rewrite route sharing keys, and no function but the platform's API function
+    writes configs."""
     writers: dict[str, set[str]] = {}
     for logical_id, function in resources_of(template, "AWS::Serverless::Function").items():
         for action, resource in iam.allowed(template["Resources"], role_statements(template, function)):
             if action == "dynamodb:PutItem":
                 writers.setdefault(resource, set()).add(logical_id)
-    assert writers["table/route_sharing_keys"] <= {"APIHandler", "SaveSharingKeys", "FinishSharedOrder"}
+    assert writers["table/route_sharing_keys"] <= {"RouteSharingApi", "SaveSharingKeys", "FinishSharedOrder"}
     assert "PickerOrdersUpdater" not in writers["table/route_sharing_keys"]
-    assert writers["table/configs"] == {"APIHandler"}
+    assert writers["table/configs"] == {"PlatformApi"}
     authorizers = {to_cfn_resource_name(auth.name) for auth in app.builtin_auth_handlers}
     assert not any(authorizers & functions for functions in writers.values())
 
@@ -342,7 +355,7 @@ def test_the_dashboard_shows_every_function_and_queue(template):
 def test_every_parameter_a_stage_names_is_one_its_functions_are_granted(stage):
     """KRT_CREDENTIALS_PARAMETER, CARGO_TOKEN_PARAMETER...: a name the grants do not cover would be refused
     by IAM in that stage only (the grants name each parameter per stage, never across stages)."""
-    access.load_all()
+    grants.load_all()
     granted = {name.replace("{stage}", stage)
                for grant in (*access.FUNCTION_GRANTS.values(), *access.ROUTE_GRANTS.values())
                for name in grant.parameters}
@@ -387,7 +400,7 @@ def _policy_decision(statements: list[dict], resource: str, principal_arn: str, 
     values = {"aws:PrincipalArn": principal_arn, "aws:PrincipalAccount": account}
 
     def resolve(value):
-        if value == {"Ref": infra_edge.INTERNAL_CALLERS_PARAMETER}:
+        if value == {"Ref": edge.INTERNAL_CALLERS_PARAMETER}:
             return allowed_callers
         if value == {"Ref": "AWS::AccountId"}:
             return [owner]
@@ -416,7 +429,7 @@ def _policy_decision(statements: list[dict], resource: str, principal_arn: str, 
 def test_internal_routes_may_be_called_only_by_the_named_roles_of_the_account(template):
     """The resource policy, from the route kinds: every INTERNAL route refuses a caller that is not a named role
     of this account, whatever its own IAM policy says; every other route is open to all behind its authoriser."""
-    parameter = template["Parameters"][infra_edge.INTERNAL_CALLERS_PARAMETER]
+    parameter = template["Parameters"][edge.INTERNAL_CALLERS_PARAMETER]
     assert parameter["Type"] == "CommaDelimitedList" and "Default" not in parameter  # a deploy must name them
     statements = _policy_statements(template)
     owner, elsewhere = "123456789012", "999999999999"
@@ -493,8 +506,7 @@ def test_the_local_stage_leaves_out_only_what_the_emulator_cannot_deploy(templat
     prod = build("prod", stage_lambda_timeout("prod"), stage_operations("prod"))
     assert set(prod["Resources"]) <= set(template["Resources"])
     left_out = set(prod["Resources"]) - set(local["Resources"])
-    assert left_out == set(infra_edge.NOT_ON_THE_EMULATOR) == {"ApiWebAclAssociation",
-                                                                "CodedispatchWrongCodesPerAreaAlarm"}
+    assert left_out == set(edge.NOT_ON_THE_EMULATOR) == {"ApiWebAclAssociation", "CodedispatchWrongCodesPerAreaAlarm"}
     body = local["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
     assert body["x-amazon-apigateway-policy"] == \
         template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-policy"]
@@ -504,7 +516,7 @@ def test_the_local_stage_leaves_out_only_what_the_emulator_cannot_deploy(templat
     assert len(local["Resources"]["RestAPI"]["Properties"]["MethodSettings"]) == \
         len(template["Resources"]["RestAPI"]["Properties"]["MethodSettings"])
     # The local :8000 forwarder signs as the emulator's root: the local stack deploys without naming callers.
-    assert local["Parameters"][infra_edge.INTERNAL_CALLERS_PARAMETER]["Default"] == infra_edge.LOCAL_INTERNAL_CALLER
+    assert local["Parameters"][edge.INTERNAL_CALLERS_PARAMETER]["Default"] == edge.LOCAL_INTERNAL_CALLER
 
 
 def test_chalices_own_resource_policy_cannot_slip_in_beside_the_generated_one():
@@ -512,12 +524,12 @@ def test_chalices_own_resource_policy_cannot_slip_in_beside_the_generated_one():
     which the merge would mix with ours: the build refuses them."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     for stage in config["stages"]:
-        infra_edge.refuse_chalice_policy(config, stage)
+        edge.refuse_chalice_policy(config, stage)
     for bad in ({"api_gateway_policy_file": "policy.json"}, {"api_gateway_endpoint_type": "PRIVATE"}):
         with pytest.raises(ValueError, match="generated"):
-            infra_edge.refuse_chalice_policy({**config, **bad}, "prod")
+            edge.refuse_chalice_policy({**config, **bad}, "prod")
         with pytest.raises(ValueError, match="generated"):
-            infra_edge.refuse_chalice_policy({"stages": {"prod": bad}}, "prod")
+            edge.refuse_chalice_policy({"stages": {"prod": bad}}, "prod")
 
 
 def test_the_wrong_codes_alarm_reads_the_metric_codedispatch_counts(template, cd, capsys):

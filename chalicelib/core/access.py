@@ -1,9 +1,9 @@
 """Least privilege, declared next to the code: what each Lambda function may touch.
 
-Every Lambda function of the app gets its own IAM role; the template generator (chalicelib/infra.py) writes
-that role's policy from these declarations and nothing else, so the code is the one source of truth for
-permissions as it is for tables and queues. Each service declares its grants in `chalicelib/<service>/access.py`
-(imported at build and test time only, never by a Lambda):
+Every Lambda function of the app gets its own IAM role; the build (deploy/roles.py) writes that role's policy
+from these declarations and nothing else, so the code is the one source of truth for permissions as it is for
+tables and queues. Each service declares its grants in `chalicelib/<service>/access.py`, data the build reads
+(deploy/grants.py imports every one of them); no Lambda imports them, and this module only records them:
 
     # chalicelib/route_sharing/access.py
     from chalicelib.core.access import grant
@@ -12,8 +12,8 @@ permissions as it is for tables and queues. Each service declares its grants in 
     from . import api, tasks
     from .models import PhoneKey, SharedOrder, SharingKeyItem
 
-    # Every route of the blueprint runs in the ONE API handler (`app.app`): its role gets the union of the
-    # grants of every service's route blueprints (and the audit holds each blueprint's routes to its own).
+    # A blueprint's routes run in their service's API function (RouteSharingApi): its role gets the union of
+    # the grants of that service's route blueprints (and the audit holds each blueprint's routes to its own).
     grant(api.bp, read=[ConfigValue, PhoneKey, SharingKeyItem, SharedOrder],
           write=[SharedOrder, SharingKeyItem, PhoneKey])
     # An event handler (queue consumer, schedule) is a Lambda of its own, named after the handler function.
@@ -25,7 +25,7 @@ permissions as it is for tables and queues. Each service declares its grants in 
           parameters=["/taxi-delivery/{stage}/registry-credentials"],  # an SSM parameter ({stage}: the stage)
           secrets=["taxi-delivery/{stage}/registry-key"])          # a Secrets Manager secret
 
-What a grant means, per resource:
+What a grant means, per resource (the actions themselves: deploy/grants.py):
 - `read=[Model]`: GetItem, BatchGetItem, Query, ConditionCheckItem on the table (by its PynamoDB model, so the
   name comes from the model) and Query on each of its indexes. No Scan: declare none, use an index.
 - `write=[Model]`: PutItem, UpdateItem, DeleteItem, BatchWriteItem, ConditionCheckItem on the table. A
@@ -50,23 +50,7 @@ uses, not more: `pytest -v -p tests.access_audit tests/<service>` lists granted 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
-import pkgutil
 from typing import Any, Iterable
-
-# Chalice's name of the Lambda function that serves every route.
-API_FUNCTION = "api_handler"
-
-TABLE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
-INDEX_READ_ACTIONS = ("dynamodb:Query",)
-TABLE_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
-                       "dynamodb:ConditionCheckItem")
-# What a Lambda event source mapping needs on the queue it polls (AWS's documented minimum).
-QUEUE_CONSUME_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
-QUEUE_SEND_ACTIONS = ("sqs:SendMessage", "sqs:GetQueueUrl")
-PARAMETER_ACTIONS = ("ssm:GetParameter",)
-SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
 
 
 @dataclasses.dataclass
@@ -98,8 +82,8 @@ def _is_table(model: Any) -> bool:
 
 def grant(target: Any, *, read: Iterable[type] = (), write: Iterable[type] = (), send: Iterable[str] = (),
           parameters: Iterable[str] = (), secrets: Iterable[str] = ()) -> Grant:
-    """Declare what `target` may touch: a route Blueprint (its routes, served by the API handler), an event
-    handler function as its decorator returned it, an authorizer, or a Chalice function name."""
+    """Declare what `target` may touch: a route Blueprint (its routes, served by its service's API function), an
+    event handler function as its decorator returned it, an authorizer, or a Chalice function name."""
     new = Grant(read=set(read), write=set(write), send=set(send), parameters=set(parameters), secrets=set(secrets))
     for model in new.read | new.write:
         if not _is_table(model):
@@ -123,51 +107,3 @@ def _key(target: Any) -> tuple[dict[str, Grant], str]:
     if hasattr(func, "__name__"):  # Chalice names an event handler's Lambda after the function
         return FUNCTION_GRANTS, func.__name__
     raise TypeError(f"grant() cannot tell which Lambda function {target!r} is")
-
-
-def load_all() -> None:
-    """Import every `chalicelib.<service>.access` module (each registers its grants once)."""
-    import chalicelib
-
-    for module in pkgutil.iter_modules(chalicelib.__path__):
-        if module.ispkg and importlib.util.find_spec(f"chalicelib.{module.name}.access") is not None:
-            importlib.import_module(f"chalicelib.{module.name}.access")
-
-
-def route_module_of(view: Any) -> str:
-    """The module (= blueprint) a route's view function was registered from."""
-    return getattr(view, "__module__", "")
-
-
-def grant_for(function_name: str, app: Any, partial: bool = False) -> Grant | None:
-    """The effective grant of one Lambda function of `app`; None when it has no declaration.
-
-    The API handler's grant is the union of every route blueprint's; None if any route module has none
-    (unless `partial`: then the union of those that have one).
-    An authorizer without a declaration gets an empty grant (logs and X-Ray only)."""
-    load_all()
-    if function_name == API_FUNCTION:
-        modules = route_modules(app)
-        if not partial and any(module not in ROUTE_GRANTS for module in modules):
-            return None
-        union = Grant()
-        for module in modules & set(ROUTE_GRANTS):
-            union = union.merge(ROUTE_GRANTS[module])
-        return union
-    if function_name in FUNCTION_GRANTS:
-        return FUNCTION_GRANTS[function_name]
-    if function_name in {auth.name for auth in app.builtin_auth_handlers}:
-        return Grant()
-    return None
-
-
-def route_modules(app: Any) -> set[str]:
-    return {route_module_of(entry.view_function) for methods in app.routes.values() for entry in methods.values()}
-
-
-def missing_grants(app: Any) -> list[str]:
-    """Functions (and route modules) of `app` that declare nothing: each must have a grant."""
-    load_all()
-    missing = [f"routes of {module}" for module in sorted(route_modules(app)) if module not in ROUTE_GRANTS]
-    missing += [source.name for source in app.event_sources if source.name not in FUNCTION_GRANTS]
-    return missing

@@ -11,7 +11,7 @@ keep their status, invalid input is 400, missing identity 401, anything unexpect
 Each route is recorded in ROUTES, from which the OpenAPI document is built.
 
 Who is calling is decided by the gateway, never by headers the client sends: a DRIVER or EATS_USER route gets
-its kind's built-in authorizer (chalicelib/platform/authorizers.py: the session token in X-Driver-Session /
+its kind's built-in authorizer (chalicelib/core/authorizers.py: the session token in X-Driver-Session /
 X-Eats-Session, checked with the session service), and the view's `call.identity` is read from the
 authorizer context only (`current_request.context["authorizer"]`), checked again against IDENTITY_VALUE.
 """
@@ -21,9 +21,9 @@ import dataclasses
 import functools
 import json
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
-from chalice import Blueprint, IAMAuthorizer, Response
+from chalice import Blueprint, Chalice, IAMAuthorizer, Response
 from pydantic import BaseModel, ValidationError
 
 from . import request_body
@@ -36,6 +36,7 @@ from .logs import get_logger
 
 log = get_logger(__name__)
 
+APP_NAME = "taxi-delivery"
 
 _IAM = IAMAuthorizer()
 # What a driver or eats-user route may answer before its view runs: no or bad session (401), an identity the
@@ -209,8 +210,9 @@ def route(
         if kind == INTERNAL:
             options["authorizer"] = _IAM
         elif kind in (DRIVER, EATS_USER):
-            # Imported here: the authorizers live on a blueprint of their own (each is a Lambda of its own).
-            from chalicelib.platform import authorizers
+            # Imported here, by the services that have such routes only (the authorizers' blueprint is theirs:
+            # each authorizer is a Lambda of its own).
+            from . import authorizers
 
             options["authorizer"] = authorizers.FOR_KIND[kind]
         bp.route(path, **options)(handler)
@@ -231,3 +233,13 @@ def uniform_errors(event, get_response):
         response.body = {"code": _snake(str(body["Code"])), "message": str(body.get("Message", ""))}
         response.headers = {**(response.headers or {}), "Content-Type": "application/json"}
     return response
+
+
+def make_app(blueprints: Iterable[Blueprint]) -> Chalice:
+    """A Chalice app of these blueprints whose every error leaves in the one shape: the whole app (app.py), or one
+    service's API function (core/api_function.py)."""
+    app = Chalice(app_name=APP_NAME)
+    app.register_middleware(uniform_errors, "http")
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    return app

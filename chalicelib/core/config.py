@@ -8,6 +8,10 @@
 A config is one value; an experiment chooses its value per call (ExperimentDef below; the stored shape and
 the predicate language are in core/experiments.py).
 
+Each service defines its configs in its own modules; the config API (chalicelib/platform) serves them all, so in
+the platform's own Lambda function, which imports no service, lookup() first imports the modules that define them
+(named by the build in its environment: core.settings config_modules; deploy/api_functions.py).
+
 A value not stored yet is the code's default. Reads are cached per process for a short time
 (CONFIG_CACHE_SECONDS), so a change reaches every Lambda within that time. A stored value that no
 longer validates (the schema changed) falls back to the default and is logged, never crashes a handler.
@@ -16,9 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import json
+import sys
 import time
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 from pynamodb.attributes import UnicodeAttribute
@@ -26,13 +32,23 @@ from pynamodb.exceptions import DoesNotExist
 
 from . import clock
 from .errors import BadRequest, NotFound, validation_details
-from .experiments import Compiled, ExperimentValue, args_of, compile_predicate, percent_bucket  # noqa: F401
 from .logs import get_logger
 from .settings import get_settings
 from .storage import EpochSeconds, Table, TableMeta
 
+if TYPE_CHECKING:
+    from .experiments import Compiled, ExperimentValue
+
 log = get_logger(__name__)
 T = TypeVar("T")
+
+
+def _language():
+    """The experiments' language (core/experiments.py), imported when the first experiment is used: its pydantic
+    classes cost a cold start ~7 ms, which a function that reads plain configs only never needs to pay."""
+    from . import experiments
+
+    return experiments
 
 
 class ConfigValue(Table):
@@ -50,6 +66,7 @@ class ConfigDef(Generic[T]):
     type_: Any
     raw_default: Any
     description: str
+    module: str = ""  # where it is defined: the build names these modules to the config API's function
     _cached: tuple[float, Any] | None = None
     kind = "config"
 
@@ -120,10 +137,24 @@ def _register(definition: ConfigDef) -> ConfigDef:
 def define(name: str, type_: Any, default: Any, description: str = "") -> ConfigDef:
     """Define a config: one value of `type_` for every caller. `default` is raw data, as it would be stored
     (validated on first use): a model instance here would build that model's validator at import."""
-    return _register(ConfigDef(name=name, type_=type_, raw_default=default, description=description))
+    return _register(ConfigDef(name=name, type_=type_, raw_default=default, description=description,
+                               module=_caller_module()))
+
+
+def _caller_module() -> str:
+    return sys._getframe(2).f_globals.get("__name__", "")
+
+
+@functools.cache
+def _import_every_definition() -> None:
+    """The modules that define configs, as the function's environment names them (none outside the config API's
+    function: there every module is imported already, or only the function's own configs are ever read)."""
+    for module in get_settings().config_modules:
+        importlib.import_module(module)
 
 
 def lookup(name: str) -> ConfigDef:
+    _import_every_definition()
     definition = REGISTRY.get(name)
     if definition is None:
         raise NotFound(f"config {name} is unknown", code="config_not_found")
@@ -171,7 +202,7 @@ class ExperimentDef(ConfigDef[T]):
 
     @functools.cached_property
     def adapter(self) -> TypeAdapter:
-        return TypeAdapter(ExperimentValue[self.type_])
+        return TypeAdapter(_language().ExperimentValue[self.type_])
 
     @functools.cached_property
     def default(self) -> T:
@@ -180,7 +211,7 @@ class ExperimentDef(ConfigDef[T]):
     @functools.cached_property
     def default_stored(self) -> ExperimentValue:
         """The experiment while nothing valid is stored: no clauses, the code's default."""
-        return ExperimentValue[self.type_](clauses=[], default=self.default)
+        return _language().ExperimentValue[self.type_](clauses=[], default=self.default)
 
     def get(self, **kwargs: Any) -> T:
         return super().get().match(kwargs)
@@ -191,8 +222,10 @@ class ExperimentDef(ConfigDef[T]):
         return super().get()
 
     def compile(self, stored: ExperimentValue) -> Compiled[T]:
-        return Compiled(stored=stored, rules=tuple((compile_predicate(clause.predicate, self.name), clause.value)
-                                                    for clause in stored.clauses))
+        language = _language()
+        rules = tuple((language.compile_predicate(clause.predicate, self.name), clause.value)
+                      for clause in stored.clauses)
+        return language.Compiled(stored=stored, rules=rules)
 
     def parse_stored(self, text: str) -> ExperimentValue:
         """The stored experiment. A plain value stored before the name became an experiment reads as an
@@ -221,7 +254,7 @@ class ExperimentDef(ConfigDef[T]):
                                  '{"clauses": [...], "default": ...} or a plain value',
                                  code="invalid_config_value", details=validation_details(error)) from None
         experiment = super().validate(raw)
-        unknown = set().union(*(args_of(c.predicate) for c in experiment.clauses)) - set(self.kwargs)
+        unknown = set().union(*(_language().args_of(c.predicate) for c in experiment.clauses)) - set(self.kwargs)
         if unknown:
             # A misspelt kwarg would never match: refuse it rather than silently serve the default.
             raise BadRequest(f"experiment {self.name} is evaluated with kwargs {', '.join(self.kwargs) or '(none)'}"
@@ -241,7 +274,7 @@ def experiment(name: str, type_: Any, default: Any, description: str = "", *,
                kwargs: tuple[str, ...]) -> ExperimentDef:
     """Define an experiment: a value of `type_` chosen per call from `kwargs` (the names the code passes)."""
     return _register(ExperimentDef(name=name, type_=type_, raw_default=default, description=description,
-                                   kwargs=tuple(kwargs)))
+                                   module=_caller_module(), kwargs=tuple(kwargs)))
 
 
 def forget_all_caches() -> None:

@@ -10,6 +10,10 @@ import dataclasses
 import functools
 import os
 
+ROUTE_MODULES_VARIABLE = "API_ROUTE_MODULES"
+CONFIG_MODULES_VARIABLE = "CONFIG_MODULES"
+DOCUMENT_ROUTE_MODULES_VARIABLE = "DOCUMENT_ROUTE_MODULES"
+
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
@@ -30,6 +34,13 @@ class Settings:
     # A property of the template: read when `chalice package` imports the authorizers, in the build's environment.
     authorizer_cache_seconds: int = 60
     log_level: str = "INFO"
+    # Written by the build into an API function's environment (deploy/api_functions.py), never by hand:
+    # the route modules it serves (ROUTE_MODULES_VARIABLE; chalicelib/core/api_function.py), and for the platform's
+    # function the modules defining every config (CONFIG_MODULES_VARIABLE: the config API serves them all) and
+    # every route module (DOCUMENT_ROUTE_MODULES_VARIABLE: the local stage's OpenAPI document lists them all).
+    route_modules: tuple[str, ...] = ()
+    config_modules: tuple[str, ...] = ()
+    document_route_modules: tuple[str, ...] = ()
 
     @property
     def is_local(self) -> bool:
@@ -59,6 +70,11 @@ def _upstream_urls(environ: dict[str, str]) -> dict[str, str]:
     }
 
 
+def _names(environ: dict[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of module names."""
+    return tuple(part.strip() for part in (environ.get(name) or "").split(",") if part.strip())
+
+
 def _from_environ(environ: dict[str, str]) -> Settings:
     defaults = Settings()
     return Settings(
@@ -73,6 +89,9 @@ def _from_environ(environ: dict[str, str]) -> Settings:
         authorizer_cache_seconds=_number(environ, "AUTHORIZER_CACHE_SECONDS", int,
                                          defaults.authorizer_cache_seconds, high=3600),
         log_level=environ.get("LOG_LEVEL") or defaults.log_level,
+        route_modules=_names(environ, ROUTE_MODULES_VARIABLE),
+        config_modules=_names(environ, CONFIG_MODULES_VARIABLE),
+        document_route_modules=_names(environ, DOCUMENT_ROUTE_MODULES_VARIABLE),
     )
 
 

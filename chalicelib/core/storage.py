@@ -1,7 +1,7 @@
 """Base for every PynamoDB table of the app.
 
 Subclasses are the one source of truth for table names, keys, indexes and TTL: the deploy template is
-generated from them (chalicelib/template.py), so a table cannot drift from the code that reads it.
+generated from them (deploy/template.py), so a table cannot drift from the code that reads it.
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ from .schemas import (
 log = get_logger(__name__)
 
 CARGO_CLAIM_TARIFF = "cargo"
-# Longer than the DLQ's retention (chalicelib/infra.py: 14 days), so no message outlives its order's anchor.
+# Longer than the DLQ's retention (deploy/template.py: 14 days), so no message outlives its order's anchor.
 TOMBSTONE_DAYS = 15
 # A phone sees at most this many live keys (newest first): bounds the hot path for e.g. a shop's own phone.
 MAX_KEYS_PER_PHONE = 50

@@ -1,11 +1,14 @@
 """Once its imports are done, a Lambda process freezes them out of the garbage collector's way, once."""
 from __future__ import annotations
 
-import json
 import os
+import socket
 import subprocess
 import sys
 
+import pytest
+
+from chalicelib.core.settings import ROUTE_MODULES_VARIABLE
 from tests.conftest import ROOT
 
 # A queue function's process: its handler module WITHOUT app.py, then two batches.
@@ -30,23 +33,19 @@ def test_the_first_batch_freezes_the_imports_and_only_the_first():
     assert answer.returncode == 0 and answer.stdout.strip() == "ok", answer.stderr[-2000:]
 
 
-def test_the_api_function_freezes_at_the_end_of_app_py():
-    code = "import gc, app; assert gc.get_freeze_count() > 10_000; print('ok')"
-    answer = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert answer.stdout.strip() == "ok", answer.stderr[-2000:]
-
-
-# The API function as Lambda starts it: the runtime names the function; app.py is its handler module.
+# A service's API function as Lambda starts it: its handler module, with the route modules the build names.
 API_FUNCTION = """
-import gc, json, sys, app
-from chalicelib.core import aws
+import gc, json, sys
+from chalicelib.core import api_function, aws
 assert gc.isenabled(), "the collector is back on once the imports are done"
 assert gc.get_freeze_count() > 10_000
+assert "app" not in sys.modules, "the whole app is no function's handler"
 queue_modules = sorted(m for m in sys.modules if m.rsplit(".", 1)[-1] in ("tasks", "jobs"))
 assert not queue_modules, queue_modules
-assert not app.app.handler_map.get("save_sharing_keys"), "queue handlers run in their own functions"
-routes = {path for path in app.app.routes}
-assert "/order-route-sharing/v1/sharing_keys" in routes and len(routes) > 20, len(routes)
+others = sorted({m.split(".")[1] for m in sys.modules if m.startswith("chalicelib.")} - {"core", "route_sharing"})
+assert not others, f"another service's code in the route sharing function: {others}"
+routes = sorted(api_function.app.routes)
+assert "/order-route-sharing/v1/sharing_keys" in routes and "/ping" not in routes, routes
 assert aws.shared_clients() == ["dynamodb"], aws.shared_clients()  # made in the init phase
 from pydantic import BaseModel
 def every_model(cls):
@@ -56,21 +55,44 @@ def every_model(cls):
 built = sorted({m.__qualname__ for m in every_model(BaseModel)
                 if m.__module__.startswith("chalicelib.") and m.__pydantic_complete__})
 assert not built, f"payload models built while the API function starts (each on first use instead): {built}"
-from chalicelib.core import config
-print(json.dumps(sorted(config.REGISTRY)))
+print("ok")
 """
 
 
-def test_the_api_function_loads_routes_only_and_makes_its_dynamodb_client_while_it_starts():
+def test_an_api_function_loads_its_own_routes_only_and_makes_its_dynamodb_client_while_it_starts():
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
-    env["AWS_LAMBDA_FUNCTION_NAME"] = "taxi-delivery-test-APIHandler"
+    env.update({"AWS_LAMBDA_FUNCTION_NAME": "taxi-delivery-test-RouteSharingApi",
+                ROUTE_MODULES_VARIABLE: "chalicelib.route_sharing.api"})
     answer = subprocess.run([sys.executable, "-c", API_FUNCTION], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120)
-    assert answer.returncode == 0, answer.stderr[-2000:]
-    # The config API still knows every config and experiment (this process imported every handler module).
-    from chalicelib.core import config
+    assert answer.returncode == 0 and answer.stdout.strip() == "ok", answer.stderr[-2000:]
 
-    assert json.loads(answer.stdout.strip().splitlines()[-1]) == sorted(config.REGISTRY)
+
+def test_the_api_functions_init_rehearses_its_dynamodb_reads_without_sending_anything():
+    """The init phase runs a GetItem and a Query through the client against a canned answer (so the first
+    request does not pay botocore's first-call work): nothing may reach DynamoDB, which the role might refuse."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.5)
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    env.update({"AWS_LAMBDA_FUNCTION_NAME": "taxi-delivery-test-RouteSharingApi", ROUTE_MODULES_VARIABLE:
+                "chalicelib.route_sharing.api", "AWS_ENDPOINT_URL": "http://127.0.0.1:%d" % listener.getsockname()[1]})
+    code = ("import sys, botocore.client\n"
+            "calls = []\n"
+            "original = botocore.client.BaseClient._make_api_call\n"
+            "botocore.client.BaseClient._make_api_call = lambda c, o, p: calls.append(o) or original(c, o, p)\n"
+            "from chalicelib.core import api_function\n"
+            "assert calls == ['GetItem', 'Query'], calls\n"
+            "print('ok')")
+    try:
+        answer = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=120)
+        with pytest.raises(socket.timeout):
+            listener.accept()  # no connection was ever opened
+    finally:
+        listener.close()
+    assert answer.returncode == 0 and answer.stdout.strip() == "ok", answer.stderr[-2000:]
 
 
 def test_packaging_and_tests_see_every_handler():

@@ -10,7 +10,7 @@ import types
 
 import pytest
 
-from chalicelib.core import config
+from chalicelib.core import config, experiments
 from chalicelib.core.settings import get_settings, reload_settings
 from tests.conftest import ROOT
 
@@ -85,7 +85,7 @@ def test_percent_is_stable_and_spread_evenly(aws_mock, colour):
     assert [again.match({"user_id": user}) for user in users] == first  # the same user, the same side
     share = first.count("in") / len(users)
     assert 0.18 <= share <= 0.22, share
-    buckets = [config.percent_bucket(NAME, user) for user in users]
+    buckets = [experiments.percent_bucket(NAME, user) for user in users]
     assert min(buckets) == 0 and max(buckets) == 99
     assert all(25 <= buckets.count(b) <= 80 for b in range(100))  # ~50 +- 7 per bucket: none far off
 
@@ -93,9 +93,9 @@ def test_percent_is_stable_and_spread_evenly(aws_mock, colour):
 def test_percent_is_the_same_in_another_process():
     """Not Python's hash() (salted per process): another interpreter puts every user in the same bucket."""
     users = [f"user-{index}" for index in range(50)]
-    here = [config.percent_bucket(NAME, user) for user in users]
-    code = ("import json, sys; from chalicelib.core import config; "
-            f"print(json.dumps([config.percent_bucket({NAME!r}, u) for u in {users!r}]))")
+    here = [experiments.percent_bucket(NAME, user) for user in users]
+    code = ("import json, sys; from chalicelib.core import experiments; "
+            f"print(json.dumps([experiments.percent_bucket({NAME!r}, u) for u in {users!r}]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"})
     assert json.loads(out.stdout) == here
@@ -103,8 +103,8 @@ def test_percent_is_the_same_in_another_process():
 
 def test_percent_is_salted_by_the_experiment_name_unless_a_salt_is_given():
     users = [f"user-{index}" for index in range(4000)]
-    first = {u for u in users if config.percent_bucket("experiment_a", u) < 20}
-    second = {u for u in users if config.percent_bucket("experiment_b", u) < 20}
+    first = {u for u in users if experiments.percent_bucket("experiment_a", u) < 20}
+    second = {u for u in users if experiments.percent_bucket("experiment_b", u) < 20}
     overlap = len(first & second) / len(users)
     assert 0.02 <= overlap <= 0.06, overlap  # independent: ~20 % of 20 %, not the same 20 %
 
@@ -114,7 +114,7 @@ def test_a_shared_salt_picks_the_same_users_in_two_experiments(aws_mock, colour)
     users = [f"user-{index}" for index in range(300)]
     experiment = colour.snapshot()
     assert {u for u in users if experiment.match({"user_id": u}) == "in"} == {
-        u for u in users if config.percent_bucket("wave-1", u) < 30}
+        u for u in users if experiments.percent_bucket("wave-1", u) < 30}
 
 
 @pytest.mark.parametrize("value, where", [

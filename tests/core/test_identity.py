@@ -17,7 +17,7 @@ from chalicelib.codedispatch.models import Assignment
 from chalicelib.core import clock
 from chalicelib.core.api import ROUTES, DRIVER, EATS_USER
 from chalicelib.core.openapi import build_document
-from chalicelib.platform import authorizers
+from chalicelib.core import authorizers
 from local.simulator.server import Fault
 from tests.codedispatch.conftest import AREA, cd, created_code, post, sim_control  # noqa: F401 - cd: fixture
 from tests.picker_orders.helpers import TRACKING, at, send, status_event

@@ -177,13 +177,13 @@ def _id_feed(client) -> list[dict]:
 def test_the_dashboard_charts_the_supply_metrics_the_sender_publishes(dep, app_logs):
     import json
 
-    from chalicelib import infra_ops
+    from deploy import ops
 
     dep.events(("p1", "nobody", "online", at(0)))
     dep.send()
     line = json.loads(next(line for line in app_logs.lines if "deptrans.sender_run" in line))
     published = {m["Name"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"] if m["Name"].startswith("Supply")}
-    body = json.loads(infra_ops.dashboard([], [], [])["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"])
+    body = json.loads(ops.dashboard([], [], [])["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"])
     [widget] = [w for w in body["widgets"] if "supply" in w["properties"]["title"]]
     charted = {m[1] for m in widget["properties"]["metrics"] if isinstance(m[0], str)}
     assert charted == published and len(published) == 6

@@ -13,7 +13,7 @@ RETENTION = CONFIG["stages"]["local"]["operations"]["log_retention_days"]
 def test_every_function_logs_to_its_own_group_with_the_stage_retention(stack):
     logs = stack.client("logs")
     functions = stack.handle.state["functions"]
-    assert "APIHandler" in functions and "PickerOrdersUpdater" in functions
+    assert "RouteSharingApi" in functions and "PlatformApi" in functions and "PickerOrdersUpdater" in functions
     for logical_id, name in functions.items():
         assert name == f"{local_stack.STACK_NAME}-{logical_id}"  # the name the role's log permission names
         groups = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
@@ -36,7 +36,10 @@ def test_each_function_role_holds_only_its_own_grant(stack):
     assert tables_of("PickerOrdersUpdater") == {"configs", "leases", "picker_orders"}
     assert tables_of("SaveSharingKeys") == {"configs", "route_sharing_orders", "route_sharing_keys",
                                             "route_sharing_phone_keys"}
-    assert "route_sharing_keys" in tables_of("APIHandler")
+    # Each service's routes run in a function of their own, whose role names that service's tables alone.
+    assert tables_of("RouteSharingApi") == {"configs", "route_sharing_orders", "route_sharing_keys",
+                                            "route_sharing_phone_keys"}
+    assert tables_of("PlatformApi") == {"configs"}
 
 
 def test_failed_scheduled_runs_go_to_the_schedule_failures_queue(stack):

@@ -1,8 +1,8 @@
 """Edge limits in the deploy template: what API Gateway and AWS WAF refuse before any Lambda of ours runs, and
-the alarm on wrong order codes per area. Generated from the code like the rest (chalicelib/infra.py):
+the alarm on wrong order codes per area. Generated from the code like the rest (deploy/template.py):
 
 - each session authorizer's `identityValidationExpression`: the header pattern of
-  chalicelib/platform/authorizers.py, so a malformed session header is a 401 from the gateway itself;
+  chalicelib/core/authorizers.py, so a malformed session header is a 401 from the gateway itself;
 - a resource policy (`x-amazon-apigateway-policy`): the routes of kind INTERNAL (chalicelib/core/api.py
   ROUTES) may be called only by the roles of this account named in the stack parameter `InternalCallerRoleArns`;
   every other route stays open to all, behind its own authorisation;
@@ -79,13 +79,13 @@ def _check(settings: dict) -> None:
 
 def authorizer_identity_validation(app) -> dict:
     """Each built-in authorizer's identityValidationExpression, merged into the swagger Chalice generates."""
-    from chalicelib.platform import authorizers
+    from chalicelib.core import authorizers
 
     definitions = {}
     for auth in app.builtin_auth_handlers:
         pattern = authorizers.HEADER_PATTERNS.get(auth.name)
         if pattern is None:
-            raise ValueError(f"authorizer {auth.name} has no header pattern (chalicelib/platform/authorizers.py)")
+            raise ValueError(f"authorizer {auth.name} has no header pattern (chalicelib/core/authorizers.py)")
         definitions[auth.name] = {"x-amazon-apigateway-authorizer": {"identityValidationExpression": pattern}}
     return {"securityDefinitions": definitions}
 
@@ -203,7 +203,7 @@ def refuse_chalice_policy(chalice_config: dict, stage: str) -> None:
     the merge would silently replace it with ours (or ours with a partial mix): one policy, generated here."""
     for scope in (chalice_config, chalice_config.get("stages", {}).get(stage, {})):
         if scope.get("api_gateway_policy_file") or scope.get("api_gateway_endpoint_type") == "PRIVATE":
-            raise ValueError("the API's resource policy is generated (chalicelib/infra_edge.py): drop "
+            raise ValueError("the API's resource policy is generated (deploy/edge.py): drop "
                              "api_gateway_policy_file / a PRIVATE endpoint from .chalice/config.json")
 
 

@@ -2,12 +2,14 @@
 
 Two Chalice built-in TOKEN authorizers. Each packages as a Lambda of its own, imported WITHOUT app.py, and runs on
 every call the gateway has not cached: this module imports only core.http (requests on the first call), the
-settings and the identity rule, and builds no pydantic model of its own.
+settings and the identity rule, and builds no pydantic model of its own. It lives in core because every service
+with driver or eats-user routes names these authorizers on its routes (core/api.py), and each service's API
+function imports its own service and core only.
 
     X-Driver-Session: <token> -> driver-authorizer  POST /v1/session/check {"token"} -> {"park_id", "driver_profile_id"}
     X-Eats-Session: <token>   -> eats-passport      POST /v1/session/check {"token"} -> {"user_id"}
 
-What API Gateway makes of each outcome (shapes from the gateway responses in chalicelib/infra.py):
+What API Gateway makes of each outcome (shapes from the gateway responses in deploy/template.py):
 - a live session whose ids pass the identity rule: Allow on every route of the API, with the ids in the context
   (`current_request.context["authorizer"]`). The gateway caches this answer per token for
   AUTHORIZER_CACHE_SECONDS, for every route, hence the policy covers them all rather than the one method asked.
@@ -41,7 +43,7 @@ EATS_SESSION_HEADER = "X-Eats-Session"
 CHECK_PATH = "/v1/session/check"
 # A session header's value: a token as the session services issue them (URL-safe base64 and the like), maybe
 # after "Bearer ". Anything else is not a session. This one pattern is also each authorizer's
-# identityValidationExpression in the template (chalicelib/infra_edge.py), so API Gateway itself answers 401 to a
+# identityValidationExpression in the template (deploy/edge.py), so API Gateway itself answers 401 to a
 # malformed header without running the authorizer; the Lambda checks it again (Chalice's test client skips the
 # gateway). Anchored and written for both regex dialects: API Gateway's and Python's.
 SESSION_HEADER_PATTERN = r"^(?:[Bb][Ee][Aa][Rr][Ee][Rr] +)?([A-Za-z0-9._~+/=-]{8,512})$"

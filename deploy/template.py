@@ -1,12 +1,13 @@
 """The CloudFormation resources Chalice does not create: tables, queues with DLQs, partial batch failures,
-each function's least-privilege policy, operations (log groups, tracing, API throttling and access logs,
-on-failure destinations, alarms, a dashboard) and edge limits (chalicelib/infra_edge.py).
+each service's API function (deploy/api_functions.py), each function's least-privilege policy (deploy/roles.py),
+operations (log groups, tracing, API throttling and access logs, on-failure destinations, alarms, a dashboard:
+deploy/ops.py) and edge limits (deploy/edge.py).
 
 Generated from the code, the one source of truth: every PynamoDB table (subclass of core.storage.Table),
-every queue an @sqs handler consumes, every function's grant (chalicelib/<service>/access.py, see
-chalicelib/core/access.py). Used at build time only (never imported by a handler):
+every queue an @sqs handler consumes or a service declares it sends to, every route's module, every function's
+grant (chalicelib/<service>/access.py, see chalicelib/core/access.py). Build time only (deploy/package.py runs it):
 
-    python -m chalicelib.infra --stage local > build/resources.json
+    python -m deploy.template --stage local > build/resources.json
     chalice package --stage local --merge-template build/resources.json build/package
 """
 from __future__ import annotations
@@ -18,10 +19,10 @@ from typing import Any
 
 from chalice.utils import to_cfn_resource_name
 
-from chalicelib import infra_edge, infra_ops
 from chalicelib.core.queues import PRODUCED_QUEUES
 from chalicelib.core.storage import Table, ttl_attribute_name
-from chalicelib.infra_access import functions_of, queue_logical_id, role_policies, table_logical_id
+from deploy import api_functions, edge, ops
+from deploy.roles import functions_of, queue_logical_id, role_policies, table_logical_id
 
 # Deployed stages give a failing message more tries before the DLQ; local keeps tests fast.
 MAX_RECEIVE_COUNT = {"local": 3}
@@ -122,7 +123,7 @@ def build(stage: str, lambda_timeout: int, operations: dict | None = None) -> di
     from app import app  # the app registers every service; importing it registers every table, queue and route
     from chalicelib.core.api import ROUTES
 
-    settings = {**infra_ops.DEFAULTS, **infra_edge.DEFAULTS, **(operations or {})}
+    settings = {**ops.DEFAULTS, **edge.DEFAULTS, **(operations or {})}
     resources: dict[str, Any] = gateway_responses()
     for model in _all_tables():
         resources[table_logical_id(model.Meta.table_name)] = table_resource(model, stage)
@@ -135,7 +136,7 @@ def build(stage: str, lambda_timeout: int, operations: dict | None = None) -> di
         dead_letter_queues.append(queue + DLQ_SUFFIX)
         resources[dlq_id] = {
             "Type": "AWS::SQS::Queue",
-            "Metadata": infra_ops.DLQ_LINT,
+            "Metadata": ops.DLQ_LINT,
             "Properties": {"QueueName": queue + DLQ_SUFFIX, "MessageRetentionPeriod": DLQ_RETENTION_SECONDS},
         }
         resources[queue_id] = {
@@ -162,37 +163,37 @@ def build(stage: str, lambda_timeout: int, operations: dict | None = None) -> di
             }}}},
         }
 
-    # Operations: every function traced, with its log group; a schedule's failed runs go to a queue of their own.
     functions = functions_of(app)
+    _merge_into(resources, api_functions.resources(app, functions, stage, settings))
+    # Operations: every function traced, with its log group; a schedule's failed runs go to a queue of their own.
     on_failure: dict[str, str] = {}
     for function in functions:
         if function.kind == "schedule":
-            on_failure[function.name] = function.name + infra_ops.SCHEDULE_FAILURES_SUFFIX
+            on_failure[function.name] = function.name + ops.SCHEDULE_FAILURES_SUFFIX
             dead_letter_queues.append(on_failure[function.name])
-            resources.update(infra_ops.schedule_failure_queue(function))
-        _merge_into(resources, infra_ops.function_fragments(function, settings, on_failure.get(function.name)))
-    _merge_into(resources, role_policies(app, resources, on_failure, stage))
+            resources.update(ops.schedule_failure_queue(function))
+        _merge_into(resources, ops.function_fragments(function, settings, on_failure.get(function.name)))
+    _merge_into(resources, role_policies(app, functions, resources, on_failure, stage))
 
     template: dict[str, Any] = {"Parameters": {}, "Conditions": {}, "Resources": resources}
-    parts = [infra_ops.alarm_topic(), {"Resources": infra_ops.alarms(functions, main_queues, dead_letter_queues,
-                                                                     settings)},
-             {"Resources": infra_ops.dashboard(functions, main_queues, dead_letter_queues)}]
+    parts = [ops.alarm_topic(), {"Resources": ops.alarms(functions, main_queues, dead_letter_queues, settings)},
+             {"Resources": ops.dashboard(functions, main_queues, dead_letter_queues)}]
     if app.routes:
-        parts += [{"Resources": infra_ops.api_stage(settings, infra_edge.public_method_settings(ROUTES, settings))},
-                  infra_ops.api_gateway_account(),
-                  infra_edge.build(app, ROUTES, stage, settings, alarm_target=infra_ops.ALARM_TARGET,
-                                   metrics_dimension=infra_ops.METRICS_DIMENSION)]
+        parts += [{"Resources": ops.api_stage(settings, edge.public_method_settings(ROUTES, settings))},
+                  ops.api_gateway_account(),
+                  edge.build(app, ROUTES, stage, settings, alarm_target=ops.ALARM_TARGET,
+                             metrics_dimension=ops.METRICS_DIMENSION)]
     for part in parts:
         _merge_into(template, part)
     return template
 
 
 def stage_operations(stage: str, config_path: str = ".chalice/config.json") -> dict:
-    """The stage's operations settings (`stages.<stage>.operations` in config.json; see chalicelib/infra_ops.py
-    and chalicelib/infra_edge.py)."""
+    """The stage's operations settings (`stages.<stage>.operations` in config.json; see deploy/ops.py,
+    deploy/edge.py and deploy/api_functions.py)."""
     with open(config_path, encoding="utf-8") as handle:
         config = json.load(handle)
-    infra_edge.refuse_chalice_policy(config, stage)
+    edge.refuse_chalice_policy(config, stage)
     return dict(config.get("stages", {}).get(stage, {}).get("operations") or {})
 
 

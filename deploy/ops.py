@@ -5,9 +5,9 @@ Stage settings come from `.chalice/config.json`, `stages.<stage>.operations` (de
     log_retention_days     retention of every function's log group and of the API's access logs
     api_throttling_rate    the API stage's steady requests per second (every method)
     api_throttling_burst   the API stage's burst
-    api_p99_alarm_ms       the API latency p99 above which the alarm fires
+    api_p99_alarm_ms       the API latency p99 above which the alarm fires, and each API function's duration p99
     queue_age_alarm_seconds  the age of a main queue's oldest message above which its alarm fires
-    (and the edge limits' settings: chalicelib/infra_edge.py)
+    (the API functions' reserved concurrency: deploy/api_functions.py; the edge limits' settings: deploy/edge.py)
 The alarm topic is a stack parameter: `AlarmTopicArn` (an existing topic) or else `AlarmEmail` (a topic is
 created, with that address subscribed). Build time only: never imported by a Lambda.
 """
@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from chalicelib.core.metrics import NAMESPACE as METRICS_NAMESPACE
-from chalicelib.infra_access import Function, queue_logical_id
+from deploy.roles import Function, queue_logical_id
 
 DEFAULTS = {
     "log_retention_days": 30,
@@ -158,7 +158,7 @@ def schedule_failure_queue(function: Function) -> dict:
 
 def api_stage(settings: dict, method_settings: list[dict] = ()) -> dict:
     """The API stage: a name of its own per stack, tracing, throttling (stage-wide, then `method_settings`: the
-    methods' own, chalicelib/infra_edge.py), JSON access logs."""
+    methods' own, deploy/edge.py), JSON access logs."""
     return {
         "RestAPI": {"Properties": {
             "Name": {"Ref": "AWS::StackName"},
@@ -234,6 +234,12 @@ def alarms(functions: list[Function], main_queues: list[str], dead_letter_queues
         resources[function.logical_id + "ThrottlesAlarm"] = alarm(
             f"{function.name}: invocations throttled (concurrency limit). See the runbook.",
             "AWS/Lambda", "Throttles", name, threshold=1)
+        if function.kind == "api":
+            # Which service makes the API slow: its function's own p99, on the API latency alarm's terms.
+            resources[function.logical_id + "DurationP99Alarm"] = alarm(
+                f"{function.name}: duration p99 over {settings['api_p99_alarm_ms']} ms for 3 minutes. See the runbook.",
+                "AWS/Lambda", "Duration", name, statistic="p99", threshold=settings["api_p99_alarm_ms"],
+                comparison="GreaterThanThreshold", period=60, periods=3)
         seconds = schedule_seconds(getattr(function.source, "schedule_expression", None)) \
             if function.kind == "schedule" else None
         if function.kind == "schedule":
