@@ -25,7 +25,7 @@ from chalice.test import Client  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from app import app  # noqa: E402
-from chalicelib.core import aws, clock, config, dynamo, http, queues  # noqa: E402
+from chalicelib.core import aws, clock, config, dynamo, http, queues, secrets  # noqa: E402
 from chalicelib.core.settings import reload_settings  # noqa: E402
 from deploy.template import _all_tables, table_resource  # noqa: E402
 from local.simulator.server import serve  # noqa: E402
@@ -38,6 +38,7 @@ def _reset_process_caches() -> None:
     http.reset_sessions()
     queues.queue_url.cache_clear()
     config.forget_all_caches()
+    secrets.forget_all()
     for model in _all_tables():
         model._connection = None
 

@@ -23,6 +23,13 @@ from .logs import get_logger
 log = get_logger(__name__)
 
 DEFAULT_CACHE_SECONDS = 300
+_ALL: list["SecureParameter"] = []
+
+
+def forget_all() -> None:
+    """Drop every secret's cached value and name (tests: each may run under another stage's settings)."""
+    for secret in _ALL:
+        secret.forget()
 
 
 class SecureParameter:
@@ -32,6 +39,7 @@ class SecureParameter:
         self.default_name, self.cache_seconds = default_name, cache_seconds
         self._cached: tuple[float, Any] | None = None
         self._name: str | None = None
+        _ALL.append(self)
 
     def name(self) -> str | None:
         """The parameter's name: the stage setting, else the default (None: this stage has no such secret).
