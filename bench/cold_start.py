@@ -202,7 +202,7 @@ def seed() -> None:
     from chalicelib.core import config
     from chalicelib.picker_orders import events
     from chalicelib.picker_orders.schemas import PickerOrderMessage
-    from chalicelib.route_sharing import service
+    from chalicelib.route_sharing import keys as service
     from chalicelib.route_sharing.schemas import FinishOrderMessage, SaveKeyMessage
 
     create_tables()

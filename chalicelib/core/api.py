@@ -68,9 +68,21 @@ class RouteSpec:
     response: type[BaseModel] | None
     status: int
     errors: tuple[int, ...]
+    module: str = ""  # the module that registered it (= its blueprint): which API function serves it
 
 
 ROUTES: list[RouteSpec] = []
+
+
+def build_models(route_modules: Iterable[str]) -> None:
+    """Build the request and response models of these modules' routes now (an API function's init phase): they
+    are built on first use otherwise (core.schema: defer_build), inside the function's first request."""
+    modules = set(route_modules)
+    for spec in ROUTES:
+        if spec.module in modules:
+            for model in (spec.query, spec.headers, spec.body, spec.response):
+                if model is not None and not model.__pydantic_complete__:
+                    model.model_rebuild()
 
 
 def json_response(body: Any, status: int) -> Response:
@@ -188,6 +200,7 @@ def route(
             query=query, headers=headers, body=body, response=response, status=status,
             errors=tuple(sorted(set(errors) | {400, 500} | (_GATEWAY_IDENTITY_ERRORS if kind in (DRIVER, EATS_USER)
                                                             else set()))),
+            module=view.__module__,
         )
         ROUTES.append(spec)
 

@@ -24,14 +24,14 @@ import importlib
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Iterable, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 
 from . import clock
-from .errors import BadRequest, NotFound, validation_details
+from .errors import BadRequest, NotFound, describe, validation_details
 from .logs import get_logger
 from .settings import get_settings
 from .storage import EpochSeconds, Table, TableMeta
@@ -202,7 +202,8 @@ class ExperimentDef(ConfigDef[T]):
 
     @functools.cached_property
     def adapter(self) -> TypeAdapter:
-        return TypeAdapter(_language().ExperimentValue[self.type_])
+        """The stored shape, the same for every experiment (values are checked by value_adapter)."""
+        return _shape_adapter()
 
     @functools.cached_property
     def default(self) -> T:
@@ -211,7 +212,7 @@ class ExperimentDef(ConfigDef[T]):
     @functools.cached_property
     def default_stored(self) -> ExperimentValue:
         """The experiment while nothing valid is stored: no clauses, the code's default."""
-        return _language().ExperimentValue[self.type_](clauses=[], default=self.default)
+        return _language().ExperimentValue.model_construct(clauses=[], default=self.default)
 
     def get(self, **kwargs: Any) -> T:
         return super().get().match(kwargs)
@@ -227,18 +228,21 @@ class ExperimentDef(ConfigDef[T]):
                       for clause in stored.clauses)
         return language.Compiled(stored=stored, rules=rules)
 
+    def _typed(self, shape: ExperimentValue) -> ExperimentValue:
+        return _language().with_values(shape, self.value_adapter)
+
     def parse_stored(self, text: str) -> ExperimentValue:
         """The stored experiment. A plain value stored before the name became an experiment reads as an
         experiment with that default and no clauses. Raises ValidationError when it is neither."""
         try:
-            return self.adapter.validate_json(text)
+            return self._typed(self.adapter.validate_json(text))
         except ValidationError:
             try:
                 plain = self.value_adapter.validate_json(text)
             except ValidationError:
                 pass
             else:
-                return self.adapter.validate_python({"clauses": [], "default": plain})
+                return _language().ExperimentValue.model_construct(clauses=[], default=plain)
             raise
 
     def _load(self) -> Compiled[T]:
@@ -253,7 +257,11 @@ class ExperimentDef(ConfigDef[T]):
                 raise BadRequest(f"invalid value for experiment {self.name}: give "
                                  '{"clauses": [...], "default": ...} or a plain value',
                                  code="invalid_config_value", details=validation_details(error)) from None
-        experiment = super().validate(raw)
+        try:
+            experiment = self._typed(self.adapter.validate_python(raw))
+        except ValidationError as error:
+            raise BadRequest(f"invalid value for experiment {self.name}", code="invalid_config_value",
+                             details=validation_details(error)) from None
         unknown = set().union(*(_language().args_of(c.predicate) for c in experiment.clauses)) - set(self.kwargs)
         if unknown:
             # A misspelt kwarg would never match: refuse it rather than silently serve the default.
@@ -264,10 +272,15 @@ class ExperimentDef(ConfigDef[T]):
         return experiment
 
     def dump(self, value: ExperimentValue) -> Any:
-        return self.adapter.dump_python(value, mode="json", by_alias=True)
+        return _language().dump(value, self.value_adapter)
 
     def json_schema(self) -> dict:
-        return self.adapter.json_schema(by_alias=True)
+        return _language().json_schema(self.value_adapter)
+
+
+@functools.cache
+def _shape_adapter() -> TypeAdapter:
+    return TypeAdapter(_language().ExperimentValue)
 
 
 def experiment(name: str, type_: Any, default: Any, description: str = "", *,
@@ -275,6 +288,22 @@ def experiment(name: str, type_: Any, default: Any, description: str = "", *,
     """Define an experiment: a value of `type_` chosen per call from `kwargs` (the names the code passes)."""
     return _register(ExperimentDef(name=name, type_=type_, raw_default=default, description=description,
                                    module=_caller_module(), kwargs=tuple(kwargs)))
+
+
+def warm_up(packages: Iterable[str]) -> None:
+    """Read every config and experiment these packages define, building its validator: an API function does it in
+    its init phase, so its first request finds them cached like the second (for CONFIG_CACHE_SECONDS). Best
+    effort, and it gives up at the first read that fails (DynamoDB out of reach would otherwise cost every config
+    its timeouts inside the init phase): what is not read now is read by the request that needs it, as ever."""
+    prefixes = tuple(f"{package}." for package in packages)
+    for definition in list(REGISTRY.values()):
+        if not definition.module.startswith(prefixes):
+            continue
+        try:
+            definition.snapshot() if isinstance(definition, ExperimentDef) else definition.get()
+        except Exception as error:  # noqa: BLE001 - e.g. DynamoDB unreachable during init
+            log.warning_event("config.warm_up_stopped", config=definition.name, error=describe(error))
+            return
 
 
 def forget_all_caches() -> None:

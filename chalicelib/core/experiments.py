@@ -28,8 +28,9 @@ from typing import Annotated, Any, Callable, Generic, TypeVar, Union
 
 from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictInt, StrictStr,
-    StringConstraints, Tag, model_serializer, model_validator,
+    StringConstraints, Tag, TypeAdapter, ValidationError, model_serializer, model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 T = TypeVar("T")
 
@@ -112,21 +113,61 @@ Predicate = Annotated[
 ]
 
 
-class Clause(BaseModel, Generic[T]):
+class Clause(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     title: Annotated[str, StringConstraints(max_length=200)] = ""
     predicate: Predicate
-    value: T
+    value: Any  # of the experiment's value type: checked by with_values()
 
 
-class ExperimentValue(BaseModel, Generic[T]):
-    """What an experiment stores: ordered clauses and the value when none matches."""
+class ExperimentValue(BaseModel):
+    """What an experiment stores: ordered clauses and the value when none matches. One shape for every experiment
+    (a generic model per value type cost each experiment's first use ~10 ms of pydantic schema building): the
+    clauses' values and the default are checked against the experiment's own value type by with_values()."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    clauses: Annotated[list[Clause[T]], Field(max_length=_MAX_CLAUSES)] = Field(default_factory=list)
-    default: T
+    clauses: Annotated[list[Clause], Field(max_length=_MAX_CLAUSES)] = Field(default_factory=list)
+    default: Any
+
+
+def with_values(shape: ExperimentValue, values: TypeAdapter) -> ExperimentValue:
+    """`shape` with each clause's value and the default validated by `values` (the experiment's value type).
+    Raises one ValidationError that locates every bad value (clauses.<n>.value..., default...)."""
+    errors: list[InitErrorDetails] = []
+
+    def checked(raw: Any, loc: tuple) -> Any:
+        try:
+            return values.validate_python(raw)
+        except ValidationError as error:
+            errors.extend({"type": PydanticCustomError(e["type"], e["msg"].replace("{", "(").replace("}", ")")),
+                           "loc": (*loc, *e["loc"]), "input": e["input"]} for e in error.errors())
+            return raw
+
+    clauses = [clause.model_copy(update={"value": checked(clause.value, ("clauses", index, "value"))})
+               for index, clause in enumerate(shape.clauses)]
+    default = checked(shape.default, ("default",))
+    if errors:
+        raise ValidationError.from_exception_data("ExperimentValue", errors)
+    return ExperimentValue.model_construct(clauses=clauses, default=default)
+
+
+def dump(value: ExperimentValue, values: TypeAdapter) -> dict:
+    """The stored JSON shape, each value dumped by the experiment's value type."""
+    return {"clauses": [{**clause.model_dump(mode="json", by_alias=True, include={"title", "predicate"}),
+                         "value": values.dump_python(clause.value, mode="json")} for clause in value.clauses],
+            "default": values.dump_python(value.default, mode="json")}
+
+
+def json_schema(values: TypeAdapter) -> dict:
+    """The stored shape's JSON schema with the experiment's value type in place of `value` and `default`."""
+    schema = TypeAdapter(ExperimentValue).json_schema(by_alias=True)
+    value_schema = values.json_schema()
+    definitions = {**schema.pop("$defs", {}), **value_schema.pop("$defs", {})}
+    definitions["Clause"]["properties"]["value"] = value_schema
+    schema["properties"]["default"] = value_schema
+    return {**schema, "$defs": definitions}
 
 
 def percent_bucket(salt: str, value: Any) -> int:
