@@ -30,14 +30,14 @@ from _env import ROOT  # noqa: E402  (not prepare(): it drops AWS_ENDPOINT_URL, 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from local import stack as local_stack  # noqa: E402
+from local import deployment, emulator, forwarder, stack as local_stack  # noqa: E402
 
 ROUTES = {
     "ping": ("/ping", {}, False),
     "sharing_keys": ("/order-route-sharing/v1/sharing_keys", {"X-YaTaxi-PhoneId": "bench-forwarder-phone"}, True),
 }
 MAX_REQUESTS = 2000
-VIA = f"via :{local_stack.API_PORT}"  # LOCAL_API_PORT moves the forwarder (e.g. to compare another build of it)
+VIA = f"via :{forwarder.API_PORT}"  # LOCAL_API_PORT moves the forwarder (e.g. to compare another build of it)
 MAX_CLIENTS = 8
 
 
@@ -58,7 +58,7 @@ class Side:
         full = self.base.path + path
         started = time.perf_counter()
         if self.sign and internal:
-            headers = local_stack.signed_headers("GET", f"{self.base.scheme}://{self.base.netloc}{full}", None,
+            headers = emulator.signed_headers("GET", f"{self.base.scheme}://{self.base.netloc}{full}", None,
                                                  dict(headers))
         self.connection.request("GET", full, headers=headers)
         response = self.connection.getresponse()
@@ -87,20 +87,20 @@ def run_client(api: str, direct: str, requests: int, out: dict, errors: list) ->
 
 def stack_up() -> str | None:
     """The reason the stack cannot be benchmarked, or None when it is up."""
-    if not local_stack.emulator_healthy():
-        return f"no emulator answers at {local_stack.emulator_url()}"
+    if not emulator.emulator_healthy():
+        return f"no emulator answers at {emulator.emulator_url()}"
     try:
-        local_stack.read_state()
+        deployment.read_state()
     except Exception:
         return "no deployed stack in the emulator"
-    if not local_stack._http_ok(f"http://{local_stack.HOST}:{local_stack.API_PORT}/ping", timeout=15):
-        return f"nothing answers /ping on :{local_stack.API_PORT}"
+    if not emulator.http_ok(f"http://{emulator.HOST}:{forwarder.API_PORT}/ping", timeout=15):
+        return f"nothing answers /ping on :{forwarder.API_PORT}"
     return None
 
 
 def measure(requests: int, clients: int) -> None:
-    api = f"http://{local_stack.HOST}:{local_stack.API_PORT}"
-    direct = local_stack.api_base()
+    api = f"http://{emulator.HOST}:{forwarder.API_PORT}"
+    direct = deployment.api_base()
     per_client = max(1, requests // clients)
     results: list[dict] = [{} for _ in range(clients)]
     errors: list[Exception] = []

@@ -133,11 +133,11 @@ def main(argv: list[str] | None = None) -> None:
 
         sqs = boto3.client("sqs")
     else:
-        from local import stack
+        from local import emulator
 
-        if not stack.emulator_healthy():
+        if not emulator.emulator_healthy():
             sys.exit("no emulator is running: start it with `make run` (or pass AWS=1 for the real account)")
-        sqs = stack.aws_client("sqs")
+        sqs = emulator.aws_client("sqs")
     report = redrive(sqs, args.queue)
     print(json.dumps({"event": "redrive.done", **report}))
     if report.get("send_failed_left_in_dlq"):

@@ -19,7 +19,7 @@ from deploy.roles import functions_of, service_of
 from deploy.template import _all_tables, build, stage_lambda_timeout, stage_operations
 from tests import iam
 from tests.conftest import ROOT
-from tests.test_template import PROD_OPERATIONS, resources_of, role_statements, template  # noqa: F401
+from tests.packaged import PROD_OPERATIONS, resources_of, role_statements, template  # noqa: F401
 
 # The contract: other systems (dashboards, alarms, runbooks, deploy scripts) know the functions by these ids.
 API_FUNCTIONS = {"RouteSharingApi": "route_sharing", "PickerOrdersApi": "picker_orders",

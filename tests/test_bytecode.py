@@ -13,7 +13,7 @@ import zipfile
 import pytest
 
 from tests.conftest import ROOT
-from tests.test_template import package_prod  # one package per test run, shared with the template tests
+from tests.packaged import package_prod  # one package per test run, shared with the template tests
 from chalicelib.core import aws
 from chalicelib.core.aws import SERVICES
 from tools.bytecode import _pyc_name, runtime_version

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-from tests.test_template import package_prod  # one package per test run, shared with the template tests
+from tests.packaged import package_prod  # one package per test run, shared with the template tests
 
 CFN_LINT = os.path.join(os.path.dirname(sys.executable), "cfn-lint")
 

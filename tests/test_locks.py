@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 
 from tests import locks
 from tests.conftest import ROOT
-from tests.test_template import package_prod  # one package per test run, shared with the template tests
+from tests.packaged import package_prod  # one package per test run, shared with the template tests
 from tools.bytecode import runtime_version
 
 EMULATOR_VENV = ROOT / ".venv-emulator"

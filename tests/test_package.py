@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from deploy.package import without_chalice_api_function
-from tests.test_template import package_prod
+from tests.packaged import package_prod
 
 BUILD_TIME = ("deploy", "tools", "local", "tests", "bench")
 

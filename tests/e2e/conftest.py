@@ -14,7 +14,7 @@ from typing import Any, Callable
 import pytest
 import requests
 
-from local import stack as local_stack
+from local import emulator, stack as local_stack
 
 
 def pytest_collection_modifyitems(items):
@@ -33,7 +33,7 @@ class Stack:
         self.http = requests.Session()
 
     def client(self, service: str):
-        return local_stack.aws_client(service)
+        return emulator.aws_client(service)
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return self.http.get(self.api + path, timeout=15, **kwargs)

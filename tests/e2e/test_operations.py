@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from local import stack as local_stack
+from local.deployment import STACK_NAME
+from local.emulator import ROOT
 
-CONFIG = json.loads((local_stack.ROOT / ".chalice" / "config.json").read_text())
+CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 RETENTION = CONFIG["stages"]["local"]["operations"]["log_retention_days"]
 
 
@@ -15,7 +16,7 @@ def test_every_function_logs_to_its_own_group_with_the_stage_retention(stack):
     functions = stack.handle.state["functions"]
     assert "RouteSharingApi" in functions and "PlatformApi" in functions and "PickerOrdersUpdater" in functions
     for logical_id, name in functions.items():
-        assert name == f"{local_stack.STACK_NAME}-{logical_id}"  # the name the role's log permission names
+        assert name == f"{STACK_NAME}-{logical_id}"  # the name the role's log permission names
         groups = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
         assert [g.get("retentionInDays") for g in groups if g["logGroupName"] == f"/aws/lambda/{name}"] == \
             [RETENTION], logical_id

@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 
-from local import stack as local_stack
+from local.emulator import ROOT
 from tests.e2e.test_route_sharing import keys_of
 
 SAVE = "order_route_sharing_save_key"
@@ -28,7 +28,7 @@ def waiting_in(stack, queue: str) -> int:
 
 def redrive(queue: str) -> dict:
     """What `make redrive QUEUE=<queue>` runs, against the emulator."""
-    answer = subprocess.run([sys.executable, "-m", "local.redrive", queue], cwd=local_stack.ROOT,
+    answer = subprocess.run([sys.executable, "-m", "local.redrive", queue], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert answer.returncode == 0, answer.stderr[-2000:]
     return json.loads(answer.stdout.strip().splitlines()[-1])
@@ -65,6 +65,6 @@ def test_a_save_that_died_in_the_dlq_is_redriven_and_saved_once_its_cause_is_gon
 def test_redrive_of_an_empty_dlq_moves_nothing_and_a_queue_without_that_dlq_is_refused(stack):
     stack.dlq_bodies(SAVE)
     assert redrive(SAVE)["moved"] == 0
-    answer = subprocess.run([sys.executable, "-m", "local.redrive", "no_such_queue"], cwd=local_stack.ROOT,
+    answer = subprocess.run([sys.executable, "-m", "local.redrive", "no_such_queue"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert answer.returncode != 0
