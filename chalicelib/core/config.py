@@ -88,16 +88,26 @@ class ConfigDef(Generic[T]):
         return value
 
     def _load(self) -> Any:
-        """The stored value as parse_stored reads it, or default_stored while nothing valid is stored."""
         try:
             stored = ConfigValue.get(self.name)
         except DoesNotExist:
+            return self._cacheable(None)
+        return self._cacheable(stored.value)
+
+    def _cacheable(self, text: str | None) -> Any:
+        """What get() caches for this stored text (None: nothing stored): the value as parse_stored reads it, or
+        default_stored while nothing valid is stored."""
+        if text is None:
             return self.default_stored
         try:
-            return self.parse_stored(stored.value)
+            return self.parse_stored(text)
         except ValidationError:
             log.error_event("config.stored_value_invalid", config=self.name)
             return self.default_stored
+
+    def prime(self, text: str | None) -> None:
+        """Cache the stored text read by someone else (warm_up's one batch read), as get() would have."""
+        self._cached = (time.monotonic(), self._cacheable(text))
 
     def parse_stored(self, text: str) -> Any:
         return self.adapter.validate_json(text)
@@ -245,8 +255,8 @@ class ExperimentDef(ConfigDef[T]):
                 return _language().ExperimentValue.model_construct(clauses=[], default=plain)
             raise
 
-    def _load(self) -> Compiled[T]:
-        return self.compile(super()._load())
+    def _cacheable(self, text: str | None) -> Compiled[T]:
+        return self.compile(super()._cacheable(text))
 
     def validate(self, raw: Any) -> ExperimentValue:
         """The experiment shape, or a plain value (-> that value for everyone: no clauses)."""
@@ -291,19 +301,25 @@ def experiment(name: str, type_: Any, default: Any, description: str = "", *,
 
 
 def warm_up(packages: Iterable[str]) -> None:
-    """Read every config and experiment these packages define, building its validator: an API function does it in
-    its init phase, so its first request finds them cached like the second (for CONFIG_CACHE_SECONDS). Best
-    effort, and it gives up at the first read that fails (DynamoDB out of reach would otherwise cost every config
-    its timeouts inside the init phase): what is not read now is read by the request that needs it, as ever."""
+    """Read every config and experiment these packages define, in one batch read, and cache each as get() would
+    (building its validator): an API function does it in its init phase, so its first request finds them cached
+    like the second (for CONFIG_CACHE_SECONDS). Best effort: when the read fails (DynamoDB out of reach) nothing is
+    cached and each config is read by the request that needs it, as ever."""
     prefixes = tuple(f"{package}." for package in packages)
-    for definition in list(REGISTRY.values()):
-        if not definition.module.startswith(prefixes):
-            continue
+    definitions = [definition for definition in REGISTRY.values() if definition.module.startswith(prefixes)]
+    if not definitions:
+        return
+    try:
+        # One BatchGetItem (PynamoDB splits it by 100 and asks again for unprocessed keys), not a GetItem each.
+        stored = {item.name: item.value for item in ConfigValue.batch_get([d.name for d in definitions])}
+    except Exception as error:  # noqa: BLE001 - e.g. DynamoDB unreachable during init
+        log.warning_event("config.warm_up_stopped", error=describe(error))
+        return
+    for definition in definitions:
         try:
-            definition.snapshot() if isinstance(definition, ExperimentDef) else definition.get()
-        except Exception as error:  # noqa: BLE001 - e.g. DynamoDB unreachable during init
-            log.warning_event("config.warm_up_stopped", config=definition.name, error=describe(error))
-            return
+            definition.prime(stored.get(definition.name))
+        except Exception as error:  # noqa: BLE001 - the request that needs it reads it again and says why
+            log.warning_event("config.warm_up_skipped", config=definition.name, error=describe(error))
 
 
 def forget_all_caches() -> None:

@@ -109,15 +109,15 @@ def test_the_api_functions_init_rehearses_its_dynamodb_reads_without_sending_any
     assert calls == ["GetItem", "Query"]
 
 
-def test_the_api_functions_init_reads_its_configs_and_gives_up_at_the_first_failure():
-    """Then it reads its own service's configs (its role may read `configs`), so its first request finds them
-    cached. Best effort: DynamoDB out of reach (a port nobody listens on) never fails the init, and the first
-    failed read ends the warm-up: no config pays its timeouts inside the init phase."""
+def test_the_api_functions_init_reads_its_configs_in_one_batch_and_gives_up_when_it_fails():
+    """Then it reads its own service's configs (its role may read `configs`) in one BatchGetItem, so its first
+    request finds them cached. Best effort: DynamoDB out of reach (a port nobody listens on) never fails the init,
+    and the one failed read ends the warm-up: no config pays its timeouts inside the init phase."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     listener.close()
-    assert _init_calls("chalicelib.route_sharing.api", f"http://127.0.0.1:{port}") == ["GetItem", "Query", "GetItem"]
+    assert _init_calls("chalicelib.route_sharing.api", f"http://127.0.0.1:{port}") == ["GetItem", "Query", "BatchGetItem"]
 
 
 def test_packaging_and_tests_see_every_handler():

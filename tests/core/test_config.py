@@ -151,3 +151,42 @@ def test_every_config_default_is_valid_and_reads_back_through_the_api(client):
                                  headers={"Content-Type": "application/json"})
         assert stored.status_code == 200, (name, stored.json_body)
         assert stored.json_body["value"] == shown.json_body["value"], name
+
+
+def test_warm_up_caches_a_packages_configs_from_one_read_as_get_would(cached_for_a_minute, monkeypatch):
+    """An API function's init phase: its service's configs read together; afterwards get() asks DynamoDB nothing
+    for them (stored, invalid-so-default, never stored alike), and another service's configs stay unread."""
+    from chalicelib.picker_orders.schemas import CALL_PICKER_ENABLED
+
+    store(NAME, "5")
+    store(CORP_NAMES.name, '"not a mapping"')
+    store(CALL_PICKER_ENABLED.name, "true")
+    config.forget_all_caches()
+    reads = []
+    original_get, original_batch = config.ConfigValue.get, config.ConfigValue.batch_get
+    monkeypatch.setattr(config.ConfigValue, "get", classmethod(
+        lambda cls, name, *a, **k: reads.append(("get", name)) or original_get(name, *a, **k)))
+    monkeypatch.setattr(config.ConfigValue, "batch_get", classmethod(
+        lambda cls, keys, *a, **k: reads.append(("batch", len(list(keys)))) or original_batch(keys, *a, **k)))
+
+    config.warm_up({"chalicelib.route_sharing"})
+    route_sharing_configs = [d for d in config.REGISTRY.values() if d.module.startswith("chalicelib.route_sharing.")]
+    assert reads == [("batch", len(route_sharing_configs))]
+    assert KEEP_AFTER_FINISH_HOURS.get() == 5
+    assert CORP_NAMES.get() == CORP_NAMES.default  # invalid in the table: the default, as get() would answer
+    assert reads == [("batch", len(route_sharing_configs))]
+    assert CALL_PICKER_ENABLED.get(user_id="u", order_nr="o", place_id="p") is True  # another service's: read now
+    assert reads[1:] == [("get", CALL_PICKER_ENABLED.name)]
+
+
+def test_warm_up_gives_up_quietly_when_the_read_fails(cached_for_a_minute, monkeypatch, capsys):
+    def unreachable(cls, keys, *args, **kwargs):
+        raise ConnectionError("no route to DynamoDB")
+
+    monkeypatch.setattr(config.ConfigValue, "batch_get", classmethod(unreachable))
+    config.forget_all_caches()
+    config.warm_up({"chalicelib.route_sharing"})
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["event"] for line in logged] == ["config.warm_up_stopped"]
+    store(NAME, "7")
+    assert KEEP_AFTER_FINISH_HOURS.get() == 7  # nothing was cached (not even the default): read now, as ever
