@@ -8,6 +8,10 @@ generated policy of that function (deploy/template.py, from the grants in chalic
 A call the policy does not allow fails as IAM would (AccessDeniedException) AND fails the test, naming the
 function and the table or queue: code that starts using a table it did not declare cannot pass `make test`.
 Calls made outside handlers (test set-up, assertions) are not attributed.
+
+Configs too: a route that reads a config or experiment its `route(..., configs=...)` does not name fails the test
+(its API function reads the named ones while it starts, core/api_function.py: an unnamed one would cost its first
+request a DynamoDB read).
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ from tests import iam
 
 _current: contextvars.ContextVar[tuple[str, str | None] | None] = contextvars.ContextVar("lambda_function",
                                                                                         default=None)
+# The route running now ("GET /path"): its declared configs are in Audit.route_configs.
+_route: contextvars.ContextVar[str | None] = contextvars.ContextVar("route", default=None)
 
 
 class Audit:
@@ -53,6 +59,10 @@ class Audit:
             statements = [s for s in policy_statements(pseudo, grant, resources, stage=stage)
                           if s["Sid"] != "OwnLogGroup"]
             self.route_allowed[module] = iam.allowed(resources, statements)
+        from chalicelib.core.api import ROUTES
+
+        self.route_configs: dict[str, frozenset[str]] = {f"{spec.method} {spec.path}": frozenset(spec.configs)
+                                                         for spec in ROUTES}
         self.violations: list[str] = []
         self.seen: dict[str, set] = collections.defaultdict(set)
 
@@ -103,11 +113,15 @@ def acting_as(function: str, route_module: str | None = None):
         _current.reset(token)
 
 
-def _attributed(fn, function: str, route_module: str | None = None):
+def _attributed(fn, function: str, route_module: str | None = None, route: str | None = None):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with acting_as(function, route_module):
-            return fn(*args, **kwargs)
+        token = _route.set(route)
+        try:
+            with acting_as(function, route_module):
+                return fn(*args, **kwargs)
+        finally:
+            _route.reset(token)
 
     wrapper.__audited__ = True
     return wrapper
@@ -125,11 +139,13 @@ def install(app) -> Audit:
     _audit = Audit(app)
     function_of_module = {module: function.name for function in api_functions_of(app)
                           for module in function.route_modules}
-    for methods in app.routes.values():
-        for entry in methods.values():
+    for path, methods in app.routes.items():
+        for method, entry in methods.items():
             if not getattr(entry.view_function, "__audited__", False):
                 module = route_module_of(entry.view_function)
-                entry.view_function = _attributed(entry.view_function, function_of_module[module], module)
+                entry.view_function = _attributed(entry.view_function, function_of_module[module], module,
+                                                  f"{method} {path}")
+    _audit_config_reads()
     for source in app.event_sources:
         handler = app.handler_map.get(source.name)
         if handler is not None and not getattr(handler, "__audited__", False):
@@ -154,6 +170,28 @@ def install(app) -> Audit:
         make_api_call.__audited__ = True
         botocore.client.BaseClient._make_api_call = make_api_call
     return _audit
+
+
+def _audit_config_reads() -> None:
+    """Every config read made by a route's code is one its route declares."""
+    from chalicelib.core import config
+
+    def checked(read):
+        @functools.wraps(read)
+        def wrapper(definition, *args, **kwargs):
+            route = _route.get()
+            if _audit is not None and route is not None and _called_by_app_code() \
+                    and definition.name not in _audit.route_configs.get(route, ()):
+                _audit.violations.append(f"{route} reads config {definition.name} without declaring it "
+                                         "(route(..., configs=...))")
+            return read(definition, *args, **kwargs)
+
+        wrapper.__audited__ = True
+        return wrapper
+
+    for cls, name in ((config.ConfigDef, "get"), (config.ExperimentDef, "get"), (config.ExperimentDef, "snapshot")):
+        if not getattr(cls.__dict__[name], "__audited__", False):
+            setattr(cls, name, checked(cls.__dict__[name]))
 
 
 @pytest.fixture(autouse=True)

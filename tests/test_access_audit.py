@@ -46,6 +46,22 @@ def test_a_route_using_a_table_its_blueprint_did_not_declare_fails(client, monke
     assert found and "routes of chalicelib.platform.api" in found[0] and "table/configs" in found[0]
 
 
+def test_a_route_reading_a_config_it_did_not_declare_fails(client, monkeypatch):
+    """Its API function would not have read it while starting: the first request would pay for it."""
+    audit = access_audit.install(app)
+    route = "POST /order-route-sharing/v1/cargo_claims"
+    assert audit.route_configs[route] == {"order_route_sharing_max_order_days"}
+    monkeypatch.setitem(audit.route_configs, route, frozenset())  # as if the route had forgotten it
+    clock.freeze(T0)
+    before = len(audit.violations)
+    answer = client.http.post("/order-route-sharing/v1/cargo_claims", headers={"Content-Type": "application/json"},
+                              body='{"claim_id": "claim-audit", "phone_ids": ["phone-b"]}')
+    found = _new_violations(audit, before)
+    assert answer.status_code == 200  # not refused: only the test fails
+    assert found == [f"{route} reads config order_route_sharing_max_order_days without declaring it "
+                     "(route(..., configs=...))"]
+
+
 def test_the_handlers_as_declared_pass_the_audit(client):
     audit = access_audit.install(app)
     clock.freeze(T0)

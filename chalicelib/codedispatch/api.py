@@ -7,7 +7,7 @@ from chalicelib.core.api import DRIVER, INTERNAL, Call, route
 
 from . import assign, create, lookup, processing
 from .schemas import (
-    AssignOrderIn, AssignOrderOut, CreateOrderIn, CreateOrderOut, DriversLookupIn, DriversLookupOut, LookupDriver,
+    EXPERIMENT, GENERATOR_SETTINGS, PROCESSING_ENABLED, ZONES_SETTINGS, AssignOrderIn, AssignOrderOut, CreateOrderIn, CreateOrderOut, DriversLookupIn, DriversLookupOut, LookupDriver,
     StatusOut, StatusQuery,
 )
 
@@ -15,7 +15,7 @@ bp = Blueprint(__name__)
 
 
 @route(bp, "/codedispatch/order/create", method="POST", kind=INTERNAL, body=CreateOrderIn,
-       response=CreateOrderOut, errors=(409, 410))
+       response=CreateOrderOut, errors=(409, 410), configs=(EXPERIMENT, GENERATOR_SETTINGS, ZONES_SETTINGS))
 def create_order(call: Call) -> CreateOrderOut:
     """The order's code in its area (from order commit); the same order always gets the same code (410
     code_expired once it can no longer be typed)."""
@@ -26,7 +26,8 @@ def create_order(call: Call) -> CreateOrderOut:
 
 
 @route(bp, "/codedispatch/order/assign", method="POST", kind=DRIVER, body=AssignOrderIn, response=AssignOrderOut,
-       errors=(404, 409, 410, 429, 503))
+       errors=(404, 409, 410, 429, 503),
+       configs=(EXPERIMENT, GENERATOR_SETTINGS, PROCESSING_ENABLED, ZONES_SETTINGS))
 def assign_order(call: Call) -> AssignOrderOut:
     """The driver typed an order's code: the order goes to this driver's processing (a new attempt after an
     error); its code expired -> 410 code_expired; too many wrong codes in the area -> 429 too_many_attempts."""
@@ -35,7 +36,7 @@ def assign_order(call: Call) -> AssignOrderOut:
 
 
 @route(bp, "/codedispatch/assignment/status", kind=DRIVER, query=StatusQuery, response=StatusOut,
-       errors=(404, 409))
+       errors=(404, 409), configs=(EXPERIMENT, PROCESSING_ENABLED))
 def assignment_status(call: Call) -> StatusOut:
     """The assignment's status for the driver who typed the code (polled), with a message on error."""
     view = processing.assignment_status(call.identity, call.query.order_id)
@@ -44,7 +45,7 @@ def assignment_status(call: Call) -> StatusOut:
 
 
 @route(bp, "/codedispatch/drivers-lookup", method="POST", kind=INTERNAL, body=DriversLookupIn,
-       response=DriversLookupOut, errors=(404, 409, 502, 503))
+       response=DriversLookupOut, errors=(404, 409, 502, 503), configs=(EXPERIMENT, PROCESSING_ENABLED))
 def drivers_lookup(call: Call) -> DriversLookupOut:
     """The driver who typed the order's code, acquired in the tracker (from lookup)."""
     assignment = lookup.lookup_driver(call.body.order_id)

@@ -69,6 +69,7 @@ class RouteSpec:
     status: int
     errors: tuple[int, ...]
     module: str = ""  # the module that registered it (= its blueprint): which API function serves it
+    configs: tuple[str, ...] = ()  # the configs and experiments its view reads: its function reads them at start
 
 
 ROUTES: list[RouteSpec] = []
@@ -83,6 +84,12 @@ def build_models(route_modules: Iterable[str]) -> None:
             for model in (spec.query, spec.headers, spec.body, spec.response):
                 if model is not None and not model.__pydantic_complete__:
                     model.model_rebuild()
+
+
+def configs_of(route_modules: Iterable[str]) -> set[str]:
+    """The configs these modules' routes declare they read (route(..., configs=...))."""
+    modules = set(route_modules)
+    return {name for spec in ROUTES if spec.module in modules for name in spec.configs}
 
 
 def json_response(body: Any, status: int) -> Response:
@@ -188,8 +195,12 @@ def route(
     status: int = 200,
     errors: tuple[int, ...] = (),
     summary: str = "",
+    configs: Iterable[Any] = (),
 ) -> Callable:
-    """Register `view(call: Call)` on the blueprint as a route of the given kind."""
+    """Register `view(call: Call)` on the blueprint as a route of the given kind. `configs`: the config and
+    experiment definitions (core.config) the view reads, whoever reads them for it: its API function reads them
+    while it starts, so its first request finds them cached (the tests' access audit fails a route that reads
+    one it does not name)."""
     if kind not in KINDS:
         raise ValueError(f"unknown route kind {kind!r}")
 
@@ -200,7 +211,7 @@ def route(
             query=query, headers=headers, body=body, response=response, status=status,
             errors=tuple(sorted(set(errors) | {400, 500} | (_GATEWAY_IDENTITY_ERRORS if kind in (DRIVER, EATS_USER)
                                                             else set()))),
-            module=view.__module__,
+            module=view.__module__, configs=tuple(sorted({definition.name for definition in configs})),
         )
         ROUTES.append(spec)
 

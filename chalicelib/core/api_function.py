@@ -8,7 +8,7 @@ modules it serves (core.settings: route_modules), and points each route's integr
 app.py, the whole app, is what `chalice package`, `chalice local` and the in-process tests use; no Lambda imports it.
 
 The DynamoDB client every table shares is made here, in the init phase, and so are the routes' request and
-response models, and the service's configs are read: so the first request costs about what the second does
+response models, and the configs the routes declare are read: so the first request costs about what the second does
 (bench/cold_start.py). The garbage collector is off while the function imports: the imports make
 objects that all live as long as the process, and the collections they would trigger free none of them;
 imports_done() freezes them and turns the collector back on (chalicelib/core/coldstart.py).
@@ -22,7 +22,7 @@ import importlib  # noqa: E402
 from chalice import Blueprint  # noqa: E402
 
 from . import config, dynamo  # noqa: E402
-from .api import build_models, make_app  # noqa: E402
+from .api import build_models, configs_of, make_app  # noqa: E402
 from .coldstart import imports_done  # noqa: E402
 from .settings import get_settings  # noqa: E402
 
@@ -40,7 +40,7 @@ def blueprints_of(route_modules: tuple[str, ...]) -> list[Blueprint]:
 ROUTE_MODULES = get_settings().route_modules
 app = make_app(blueprints_of(ROUTE_MODULES))
 dynamo.warm_up()
-# What the first request would otherwise build or read, done here: its routes' models, its service's configs.
+# What the first request would otherwise build or read, done here: its routes' models, the configs they read.
 build_models(ROUTE_MODULES)
-config.warm_up({module.rsplit(".", 1)[0] for module in ROUTE_MODULES})
+config.warm_up(configs_of(ROUTE_MODULES))
 imports_done()

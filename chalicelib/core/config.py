@@ -300,13 +300,12 @@ def experiment(name: str, type_: Any, default: Any, description: str = "", *,
                                    module=_caller_module(), kwargs=tuple(kwargs)))
 
 
-def warm_up(packages: Iterable[str]) -> None:
-    """Read every config and experiment these packages define, in one batch read, and cache each as get() would
-    (building its validator): an API function does it in its init phase, so its first request finds them cached
-    like the second (for CONFIG_CACHE_SECONDS). Best effort: when the read fails (DynamoDB out of reach) nothing is
-    cached and each config is read by the request that needs it, as ever."""
-    prefixes = tuple(f"{package}." for package in packages)
-    definitions = [definition for definition in REGISTRY.values() if definition.module.startswith(prefixes)]
+def warm_up(names: Iterable[str]) -> None:
+    """Read these configs and experiments in one batch read and cache each as get() would (its validator built):
+    an API function does it in its init phase for the configs its routes declare, so its first request finds them
+    cached like the second (for CONFIG_CACHE_SECONDS). Best effort: when the read fails (DynamoDB out of reach)
+    nothing is cached and each config is read by the request that needs it, as ever."""
+    definitions = [REGISTRY[name] for name in sorted(set(names))]
     if not definitions:
         return
     try:

@@ -7,7 +7,7 @@ from chalicelib.core.api import INTERNAL, PUBLIC, Call, route
 
 from . import keys, shared_route
 from .schemas import (
-    CargoClaimIn, CargoClaimOut, CorpInfo, CorpInfoOut, PhoneHeaders, SharedRouteInfo, SharedRouteQuery,
+    CORP_NAMES, MAX_ORDER_DAYS, SCREEN_TEXTS, SHOW_TRACK_STATUSES, CargoClaimIn, CargoClaimOut, CorpInfo, CorpInfoOut, PhoneHeaders, SharedRouteInfo, SharedRouteQuery,
     SharedRouteTrack, SharingKeyQuery, SharingKeysOut,
 )
 
@@ -21,21 +21,21 @@ def sharing_keys(call: Call) -> dict:
 
 
 @route(bp, "/order-route-sharing/v1/corp_info", kind=INTERNAL, query=SharingKeyQuery, response=CorpInfoOut,
-       errors=(404,))
+       errors=(404,), configs=(CORP_NAMES,))
 def corp_info(call: Call) -> CorpInfoOut:
     """The seller's name of the key's order."""
     return CorpInfoOut(corp_info=CorpInfo(name=shared_route.corp_info(call.query.sharing_key)))
 
 
 @route(bp, "/order-route-sharing/v1/cargo_claims", method="POST", kind=INTERNAL, body=CargoClaimIn,
-       response=CargoClaimOut, errors=(409,))
+       response=CargoClaimOut, errors=(409,), configs=(MAX_ORDER_DAYS,))
 def register_cargo_claim(call: Call) -> CargoClaimOut:
     """Register a cargo claim for its recipients; the same claim always gets the same key."""
     return CargoClaimOut(claim_id=call.body.claim_id, sharing_key=keys.register_cargo_claim(call.body))
 
 
 @route(bp, "/4.0/sharedroute/info", kind=PUBLIC, query=SharedRouteQuery, response=SharedRouteInfo,
-       errors=(404, 502, 503))
+       errors=(404, 502, 503), configs=(CORP_NAMES, SCREEN_TEXTS, SHOW_TRACK_STATUSES))
 def shared_route_info(call: Call) -> dict:
     """The shared order for its recipient: the protocol's sharedroute plus screen texts, flags, seller (a key not
     saved here: the protocol's answer with the client flags)."""

@@ -15,6 +15,7 @@ from .courier.models import DESTROYED, MISSING
 from .courier.schemas import (
     Action, ActionOut, CellQuery, ClaimQuery, HandoverOut, PointCheckOut, PointQuery, ScreenOut, StateActionsOut,
 )
+from .recharge.schemas import FULL_CHARGE
 
 bp = Blueprint(__name__)
 
@@ -33,7 +34,7 @@ def state_actions(call: Call) -> StateActionsOut:
 
 
 @route(bp, "/scooters-misc/v1/cargo/point-check", method="POST", kind=INTERNAL, query=PointQuery,
-       response=PointCheckOut, errors=(404, 408, 409, 503))
+       response=PointCheckOut, errors=(404, 408, 409, 503), configs=(FULL_CHARGE,))
 def point_check(call: Call) -> PointCheckOut:
     """Slider check: 200 when the point is done, else 409 with a message for the courier."""
     actions.point_check(call.query.cargo_ref_id, call.query.point_id)

@@ -110,7 +110,7 @@ def test_the_api_functions_init_rehearses_its_dynamodb_reads_without_sending_any
 
 
 def test_the_api_functions_init_reads_its_configs_in_one_batch_and_gives_up_when_it_fails():
-    """Then it reads its own service's configs (its role may read `configs`) in one BatchGetItem, so its first
+    """Then it reads the configs its routes declare (its role may read `configs`) in one BatchGetItem, so its first
     request finds them cached. Best effort: DynamoDB out of reach (a port nobody listens on) never fails the init,
     and the one failed read ends the warm-up: no config pays its timeouts inside the init phase."""
     listener = socket.socket()

@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.core import config
 from chalicelib.core.settings import get_settings, reload_settings
-from chalicelib.route_sharing.schemas import CORP_NAMES, KEEP_AFTER_FINISH_HOURS
+from chalicelib.route_sharing.schemas import CORP_NAMES, KEEP_AFTER_FINISH_HOURS, MAX_ORDER_DAYS
 
 T0 = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
 NAME = KEEP_AFTER_FINISH_HOURS.name  # int, 1..720, default 24
@@ -153,30 +153,30 @@ def test_every_config_default_is_valid_and_reads_back_through_the_api(client):
         assert stored.json_body["value"] == shown.json_body["value"], name
 
 
-def test_warm_up_caches_a_packages_configs_from_one_read_as_get_would(cached_for_a_minute, monkeypatch):
-    """An API function's init phase: its service's configs read together; afterwards get() asks DynamoDB nothing
-    for them (stored, invalid-so-default, never stored alike), and another service's configs stay unread."""
-    from chalicelib.picker_orders.schemas import CALL_PICKER_ENABLED
+def test_warm_up_caches_the_named_configs_from_one_read_as_get_would(cached_for_a_minute, monkeypatch):
+    """An API function's init phase: the configs its routes declare, read together; afterwards get() asks DynamoDB
+    nothing for them (stored, invalid-so-default, never stored alike), and a config not named is read when used."""
+    from chalicelib.route_sharing.schemas import SCREEN_TEXTS
 
     store(NAME, "5")
     store(CORP_NAMES.name, '"not a mapping"')
-    store(CALL_PICKER_ENABLED.name, "true")
+    store(MAX_ORDER_DAYS.name, "3")
     config.forget_all_caches()
     reads = []
     original_get, original_batch = config.ConfigValue.get, config.ConfigValue.batch_get
     monkeypatch.setattr(config.ConfigValue, "get", classmethod(
         lambda cls, name, *a, **k: reads.append(("get", name)) or original_get(name, *a, **k)))
     monkeypatch.setattr(config.ConfigValue, "batch_get", classmethod(
-        lambda cls, keys, *a, **k: reads.append(("batch", len(list(keys)))) or original_batch(keys, *a, **k)))
+        lambda cls, keys, *a, **k: reads.append(("batch", sorted(keys))) or original_batch(keys, *a, **k)))
 
-    config.warm_up({"chalicelib.route_sharing"})
-    route_sharing_configs = [d for d in config.REGISTRY.values() if d.module.startswith("chalicelib.route_sharing.")]
-    assert reads == [("batch", len(route_sharing_configs))]
+    config.warm_up([NAME, CORP_NAMES.name, SCREEN_TEXTS.name, NAME])
+    assert reads == [("batch", sorted([NAME, CORP_NAMES.name, SCREEN_TEXTS.name]))]
     assert KEEP_AFTER_FINISH_HOURS.get() == 5
     assert CORP_NAMES.get() == CORP_NAMES.default  # invalid in the table: the default, as get() would answer
-    assert reads == [("batch", len(route_sharing_configs))]
-    assert CALL_PICKER_ENABLED.get(user_id="u", order_nr="o", place_id="p") is True  # another service's: read now
-    assert reads[1:] == [("get", CALL_PICKER_ENABLED.name)]
+    assert SCREEN_TEXTS.get() == SCREEN_TEXTS.default  # never stored
+    assert len(reads) == 1
+    assert MAX_ORDER_DAYS.get() == 3  # not named: read when first used
+    assert reads[1:] == [("get", MAX_ORDER_DAYS.name)]
 
 
 def test_warm_up_gives_up_quietly_when_the_read_fails(cached_for_a_minute, monkeypatch, capsys):
@@ -185,8 +185,19 @@ def test_warm_up_gives_up_quietly_when_the_read_fails(cached_for_a_minute, monke
 
     monkeypatch.setattr(config.ConfigValue, "batch_get", classmethod(unreachable))
     config.forget_all_caches()
-    config.warm_up({"chalicelib.route_sharing"})
+    config.warm_up([NAME])
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["event"] for line in logged] == ["config.warm_up_stopped"]
     store(NAME, "7")
     assert KEEP_AFTER_FINISH_HOURS.get() == 7  # nothing was cached (not even the default): read now, as ever
+
+
+def test_what_warm_up_read_is_used_only_within_the_cache_time(cached_for_a_minute):
+    """A function that starts and gets its first call a minute later reads the config again: warm_up's read is
+    as old as a cached value would be."""
+    store(NAME, "5")
+    config.warm_up([NAME])
+    store(NAME, "6")
+    assert KEEP_AFTER_FINISH_HOURS.get() == 5
+    cached_for_a_minute.now += 61
+    assert KEEP_AFTER_FINISH_HOURS.get() == 6
