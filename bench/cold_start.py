@@ -7,7 +7,8 @@ Without --package it packages the app first (deploy/package.py, as `make package
 unpacked twice: as shipped (with its .pyc) and stripped of every __pycache__. Each sample is a fresh interpreter
 (`python -S`, so only the zip and the standard library are importable, as /var/task on Lambda) with
 PYTHONDONTWRITEBYTECODE=1 (the code directory is read-only there). Subjects are interleaved, N runs each, medians
-compared side by side. Import times are the child's own CPU time around the import (the machine is shared: CPU
+compared side by side, and each run's import over that run's floor ("paired": the median of those ratios). Import
+times are the child's own CPU time around the import (the machine is shared: CPU
 time is what an import costs once the page cache is warm, whatever else runs), so neither the interpreter's own
 start (equal for every subject) nor another process's load dilutes the ratios; requests are wall time, moto's
 answers included, as a caller waits them.
@@ -294,13 +295,16 @@ def report(samples: dict[tuple, list[float]], zip_mb: float) -> None:
     first_case: dict[str, str] = {}
     for name, title, _, _ in CASES:
         first_case.setdefault(name, title)
-    print(f"  {'function':16s} {'import':>15s} {'/floor':>13s} {'target':>6s} {'no .pyc':>7s} {'.pyc/no':>7s} "
-          f"{'its libs':>8s} {'ours':>5s}")
+    print(f"  {'function':16s} {'import':>15s} {'/floor':>13s} {'paired':>6s} {'target':>6s} {'no .pyc':>7s} "
+          f"{'.pyc/no':>7s} {'its libs':>8s} {'ours':>5s}")
     for name, title in first_case.items():
         imported, imported_median = best[(name, title, "import")], median[(name, title, "import")]
         bare = best[(name, "no bytecode")]
+        # Each run's import over the same run's floor (measured moments apart), then the median of those ratios:
+        # the load of the moment weighs on both sides of each ratio, so this one drifts least with the machine.
+        paired = statistics.median(i / f for i, f in zip(samples[(name, title, "import")], samples[("floor",)]))
         print(f"  {name:16s} {imported:6.1f} / {imported_median:6.1f} {imported / floor:5.2f}x / "
-              f"{imported_median / floor_median:4.2f}x {TARGETS.get(name, EVERY_FUNCTION_TARGET):5.2f}x "
+              f"{imported_median / floor_median:4.2f}x {paired:5.2f}x {TARGETS.get(name, EVERY_FUNCTION_TARGET):5.2f}x "
               f"{bare:7.1f} {imported / bare:6.2f}x {best[(name, 'libraries')]:8.1f} "
               f"{imported - best[(name, 'libraries')]:5.1f}")
     print(f"  {'function':16s} {'route':32s} {'1st request':>15s} {'2nd request':>13s} {'1st/2nd':>13s}  (<= 2x)   "

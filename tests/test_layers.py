@@ -6,12 +6,12 @@ HTTP, queue and authorizer layers import Chalice; and no file of the repository 
 """
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.layering import imports_of
 
 SHIPPED = ROOT / "chalicelib"
 SERVICES = ("route_sharing", "picker_orders", "codedispatch", "deptrans", "scooters", "platform")
@@ -19,21 +19,6 @@ HOME = ("app", "deploy", "local", "tests", "tools", "bench")
 HANDLER_ROOMS = {"api.py", "tasks.py", "jobs.py"}
 # core's own Chalice layer: the route decorator, the queue consumers, the authorizers, the API functions' app.
 CORE_CHALICE = {"api.py", "queues.py", "authorizers.py", "api_function.py"}
-
-
-def imports_of(path: Path) -> set[str]:
-    """Every module a file imports, absolute (relative imports resolved against its package)."""
-    package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
-            module = ".".join(base + ([node.module] if node.module else []))
-            found.add(module)
-            found.update(f"{module}.{alias.name}" for alias in node.names)
-    return found
 
 
 def room_of(path: Path) -> str:

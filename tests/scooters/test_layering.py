@@ -2,27 +2,13 @@
 recharge side's task and lifecycle), and neither imports Chalice (only the thin handlers do)."""
 from __future__ import annotations
 
-import ast
 import pathlib
 
 import pytest
 
+from tests.layering import imports_of as _imports
+
 PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "chalicelib" / "scooters"
-
-
-def _imports(path: pathlib.Path) -> set[str]:
-    """Every module a file imports, absolute (relative imports resolved against its package)."""
-    package = ["chalicelib", "scooters", path.parent.name]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
-            module = ".".join(base + ([node.module] if node.module else []))
-            found.add(module)
-            found.update(f"{module}.{alias.name}" for alias in node.names)
-    return found
 
 
 @pytest.mark.parametrize("room", ["recharge", "courier"])
