@@ -73,8 +73,18 @@ def test_a_service_importing_another_is_caught(tmp_path, monkeypatch):
 
 
 def _repository_files() -> list[Path]:
+    """Our Python sources: not what runs leave beside them (local/.state holds the emulator's unpacked Lambda
+    code while a stack runs, e.g. during the e2e tests of the same session)."""
     roots = [ROOT / name for name in ("chalicelib", "deploy", "local", "tools", "tests", "bench")]
-    return sorted({path for root in roots for path in root.rglob("*.py")} | {ROOT / "app.py"})
+    found = {path for root in roots for path in root.rglob("*.py")
+             if not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(root).parts)}
+    return sorted(found | {ROOT / "app.py"})
+
+
+def test_the_length_rule_reads_our_sources_only():
+    files = _repository_files()
+    assert ROOT / "local" / "stack.py" in files and ROOT / "chalicelib" / "core" / "api.py" in files
+    assert not [path for path in files if ".state" in path.parts or ".venv" in path.parts]
 
 
 def test_every_file_is_under_400_lines():
