@@ -18,9 +18,14 @@ from local import emulator, stack as local_stack
 
 
 def pytest_collection_modifyitems(items):
+    """Mark the e2e tests, and run them after every other test of the session (`make test` runs both): the stack
+    they start stays up until the session ends, its schedules keep firing, and its Lambdas call the simulator this
+    process serves on :8100, whose upstream state the in-process tests' simulator shares. Run first, the stack's
+    scooters finder booked a cabinet cell in the middle of a planner test."""
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: "/e2e/" in str(item.fspath))  # stable: each side keeps its order
 
 
 class Stack:
