@@ -75,21 +75,23 @@ class RouteSpec:
 ROUTES: list[RouteSpec] = []
 
 
+def routes_of(route_modules: Iterable[str]) -> list[RouteSpec]:
+    modules = set(route_modules)
+    return [spec for spec in ROUTES if spec.module in modules]
+
+
 def build_models(route_modules: Iterable[str]) -> None:
     """Build the request and response models of these modules' routes now (an API function's init phase): they
     are built on first use otherwise (core.schema: defer_build), inside the function's first request."""
-    modules = set(route_modules)
-    for spec in ROUTES:
-        if spec.module in modules:
-            for model in (spec.query, spec.headers, spec.body, spec.response):
-                if model is not None and not model.__pydantic_complete__:
-                    model.model_rebuild()
+    for spec in routes_of(route_modules):
+        for model in (spec.query, spec.headers, spec.body, spec.response):
+            if model is not None and not model.__pydantic_complete__:
+                model.model_rebuild()
 
 
 def configs_of(route_modules: Iterable[str]) -> set[str]:
     """The configs these modules' routes declare they read (route(..., configs=...))."""
-    modules = set(route_modules)
-    return {name for spec in ROUTES if spec.module in modules for name in spec.configs}
+    return {name for spec in routes_of(route_modules) for name in spec.configs}
 
 
 def json_response(body: Any, status: int) -> Response:

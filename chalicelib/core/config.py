@@ -83,16 +83,14 @@ class ConfigDef(Generic[T]):
         ttl = get_settings().config_cache_seconds
         if self._cached and time.monotonic() - self._cached[0] < ttl:
             return self._cached[1]
-        value = self._load()
-        self._cached = (time.monotonic(), value)
-        return value
+        self.prime(self._stored_text())
+        return self._cached[1]
 
-    def _load(self) -> Any:
+    def _stored_text(self) -> str | None:
         try:
-            stored = ConfigValue.get(self.name)
+            return ConfigValue.get(self.name).value
         except DoesNotExist:
-            return self._cacheable(None)
-        return self._cacheable(stored.value)
+            return None
 
     def _cacheable(self, text: str | None) -> Any:
         """What get() caches for this stored text (None: nothing stored): the value as parse_stored reads it, or
@@ -106,7 +104,7 @@ class ConfigDef(Generic[T]):
             return self.default_stored
 
     def prime(self, text: str | None) -> None:
-        """Cache the stored text read by someone else (warm_up's one batch read), as get() would have."""
+        """Cache what this stored text means: get() after its own read, warm_up after its one batch read."""
         self._cached = (time.monotonic(), self._cacheable(text))
 
     def parse_stored(self, text: str) -> Any:
